@@ -1,0 +1,237 @@
+/**
+ * The on-disk batch format of the local log. Pure: no I/O, tested byte by byte.
+ *
+ * Batch (all integers little-endian):
+ *
+ *   0  baseOffset      int64   offset of the first record; written when the batch is placed
+ *   8  length          uint32  bytes of the whole batch, header included
+ *  12  crc             uint32  CRC-32 (zlib) of bytes [16, length): everything but offset, length, crc
+ *  16  magic           uint8   1
+ *  17  attributes      uint8   0 (reserved: compression)
+ *  18  count           uint32  records in the batch; their offsets are baseOffset .. baseOffset+count-1
+ *  22  firstTimestamp  int64   ms since the epoch of the first record
+ *  30  maxTimestamp    int64   largest timestamp in the batch
+ *  38  records
+ *
+ * Record:
+ *   int32 timestampDelta (from firstTimestamp) · int32 keyLength (-1: null) · key (UTF-8)
+ *   uint32 valueLength · value · uint16 headerCount · headers (uint16 keyLength, key, uint32 valueLength, value)
+ *
+ * Like Kafka's record batch, the CRC leaves out the base offset so a batch can be encoded by the
+ * producer before its offset is known, and placed later without re-checksumming.
+ */
+import { crc32 } from 'node:zlib';
+import type { LogRecord, ProducerRecord } from '../types.js';
+
+export const BATCH_HEADER_BYTES = 38;
+const EMPTY_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+export const MAGIC = 1;
+const TWO_32 = 4294967296;
+const MAX_DELTA = 0x7fffffff;
+/** Batches are closed at about this size so reads stay in bounded memory. */
+export const TARGET_BATCH_BYTES = 1024 * 1024;
+
+export interface EncodedBatch {
+  buf: Buffer;
+  count: number;
+  firstTimestamp: number;
+  maxTimestamp: number;
+}
+
+export interface BatchHeader {
+  baseOffset: number;
+  length: number;
+  crc: number;
+  magic: number;
+  count: number;
+  firstTimestamp: number;
+  maxTimestamp: number;
+}
+
+export function writeInt64(buf: Buffer, value: number, pos: number): void {
+  buf.writeUInt32LE(value % TWO_32, pos);
+  buf.writeUInt32LE(Math.floor(value / TWO_32), pos + 4);
+}
+
+export function readInt64(buf: Buffer, pos: number): number {
+  return buf.readUInt32LE(pos) + buf.readUInt32LE(pos + 4) * TWO_32;
+}
+
+/** Bytes a record takes inside a batch, and its value's byte length (measured once). */
+export function recordSize(r: ProducerRecord): number {
+  let size = 14; // tsDelta + keyLen + valueLen + headerCount
+  if (r.key != null) size += Buffer.byteLength(r.key);
+  size += typeof r.value === 'string' ? Buffer.byteLength(r.value) : r.value.byteLength;
+  if (r.headers !== undefined) {
+    for (const k in r.headers) size += 6 + Buffer.byteLength(k) + Buffer.byteLength(r.headers[k]!);
+  }
+  return size;
+}
+
+/**
+ * Encodes records[indices[from..to)] (or records[from..to) when indices is null) into one batch.
+ * `sizes` are the recordSize() of each record (same indexing as records), `timestamps` theirs.
+ */
+export function encodeBatch(
+  records: readonly ProducerRecord[],
+  order: ArrayLike<number> | null,
+  from: number,
+  to: number,
+  sizes: ArrayLike<number>,
+  timestamps: ArrayLike<number>,
+): EncodedBatch {
+  let total = BATCH_HEADER_BYTES;
+  for (let i = from; i < to; i++) total += sizes[order === null ? i : order[i]!]!;
+  const buf = Buffer.allocUnsafe(total);
+  const first = timestamps[order === null ? from : order[from]!]!;
+  let maxTs = first;
+  let pos = BATCH_HEADER_BYTES;
+  for (let i = from; i < to; i++) {
+    const idx = order === null ? i : order[i]!;
+    const r = records[idx]!;
+    const ts = timestamps[idx]!;
+    if (ts > maxTs) maxTs = ts;
+    buf.writeInt32LE(ts - first, pos);
+    pos += 4;
+    if (r.key == null) {
+      buf.writeInt32LE(-1, pos);
+      pos += 4;
+    } else {
+      const n = buf.write(r.key, pos + 4);
+      buf.writeInt32LE(n, pos);
+      pos += 4 + n;
+    }
+    const v = r.value;
+    if (typeof v === 'string') {
+      const n = buf.write(v, pos + 4);
+      buf.writeUInt32LE(n, pos);
+      pos += 4 + n;
+    } else {
+      buf.writeUInt32LE(v.byteLength, pos);
+      buf.set(v, pos + 4);
+      pos += 4 + v.byteLength;
+    }
+    const h = r.headers;
+    if (h === undefined) {
+      buf.writeUInt16LE(0, pos);
+      pos += 2;
+    } else {
+      const countPos = pos;
+      pos += 2;
+      let n = 0;
+      for (const k in h) {
+        const kl = buf.write(k, pos + 2);
+        buf.writeUInt16LE(kl, pos);
+        pos += 2 + kl;
+        const vl = buf.write(h[k]!, pos + 4);
+        buf.writeUInt32LE(vl, pos);
+        pos += 4 + vl;
+        n++;
+      }
+      buf.writeUInt16LE(n, countPos);
+    }
+  }
+  writeInt64(buf, 0, 0);
+  buf.writeUInt32LE(total, 8);
+  buf.writeUInt8(MAGIC, 16);
+  buf.writeUInt8(0, 17);
+  buf.writeUInt32LE(to - from, 18);
+  writeInt64(buf, first, 22);
+  writeInt64(buf, maxTs, 30);
+  buf.writeUInt32LE(crc32(buf.subarray(16, total)), 12);
+  return { buf, count: to - from, firstTimestamp: first, maxTimestamp: maxTs };
+}
+
+/** True when a record's timestamp can share a batch that starts at `first`. */
+export function fitsDelta(first: number, ts: number): boolean {
+  const d = ts - first;
+  return d <= MAX_DELTA && d >= -MAX_DELTA;
+}
+
+export function setBaseOffset(buf: Buffer, baseOffset: number): void {
+  writeInt64(buf, baseOffset, 0);
+}
+
+/** Reads a batch header at `pos`; the caller checks there are BATCH_HEADER_BYTES. */
+export function readHeader(buf: Buffer, pos: number): BatchHeader {
+  return {
+    baseOffset: readInt64(buf, pos),
+    length: buf.readUInt32LE(pos + 8),
+    crc: buf.readUInt32LE(pos + 12),
+    magic: buf.readUInt8(pos + 16),
+    count: buf.readUInt32LE(pos + 18),
+    firstTimestamp: readInt64(buf, pos + 22),
+    maxTimestamp: readInt64(buf, pos + 30),
+  };
+}
+
+/** Why a batch at `pos` (fully inside `buf`) is invalid, or null when it is valid. */
+export function checkBatch(buf: Buffer, pos: number, h: BatchHeader): string | null {
+  if (h.magic !== MAGIC) return `unknown batch magic ${h.magic}`;
+  if (h.length < BATCH_HEADER_BYTES) return `batch length ${h.length} is shorter than its header`;
+  if (pos + h.length > buf.length) return 'batch runs past the end of the data';
+  const crc = crc32(buf.subarray(pos + 16, pos + h.length));
+  if (crc !== h.crc) return `checksum mismatch (stored ${h.crc}, computed ${crc})`;
+  return null;
+}
+
+/**
+ * Decodes the records of a checked batch with offsets in [fromOffset, endOffset) and appends them
+ * to `out`. Values are views into `buf`. Throws a plain Error when the batch's inner structure
+ * is inconsistent (the caller wraps it with file and position).
+ */
+export function decodeRecords(
+  buf: Buffer,
+  pos: number,
+  h: BatchHeader,
+  fromOffset: number,
+  endOffset: number,
+  out: LogRecord[],
+): void {
+  const end = pos + h.length;
+  let p = pos + BATCH_HEADER_BYTES;
+  let offset = h.baseOffset;
+  const last = Math.min(h.baseOffset + h.count, endOffset);
+  while (offset < last) {
+    if (p + 14 > end) throw new Error('record runs past the end of its batch');
+    const ts = h.firstTimestamp + buf.readInt32LE(p);
+    const kl = buf.readInt32LE(p + 4);
+    p += 8;
+    let key: string | null = null;
+    if (kl >= 0) {
+      key = buf.toString('utf8', p, p + kl);
+      p += kl;
+    }
+    const vl = buf.readUInt32LE(p);
+    p += 4;
+    const vStart = p;
+    p += vl;
+    const hc = buf.readUInt16LE(p);
+    p += 2;
+    const headers: Record<string, string> = hc === 0 ? EMPTY_HEADERS : {};
+    for (let i = 0; i < hc; i++) {
+      const hkl = buf.readUInt16LE(p);
+      const hk = buf.toString('utf8', p + 2, p + 2 + hkl);
+      p += 2 + hkl;
+      const hvl = buf.readUInt32LE(p);
+      headers[hk] = buf.toString('utf8', p + 4, p + 4 + hvl);
+      p += 4 + hvl;
+    }
+    if (p > end) throw new Error('record runs past the end of its batch');
+    if (offset >= fromOffset) {
+      out.push({ offset, timestamp: ts, key, value: buf.subarray(vStart, vStart + vl), headers });
+    }
+    offset++;
+  }
+}
+
+/**
+ * Offset of the first record in a checked batch whose timestamp is >= `timestamp`, or null.
+ */
+export function findTimestamp(buf: Buffer, pos: number, h: BatchHeader, timestamp: number): number | null {
+  if (h.maxTimestamp < timestamp) return null;
+  const out: LogRecord[] = [];
+  decodeRecords(buf, pos, h, h.baseOffset, h.baseOffset + h.count, out);
+  for (const r of out) if (r.timestamp >= timestamp) return r.offset;
+  return null;
+}

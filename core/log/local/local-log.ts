@@ -1,0 +1,687 @@
+/**
+ * The embedded log: topics of partitions in a data directory, written by group commit.
+ *
+ * Appends are encoded by the caller's call (so encoding runs while the previous flush waits on
+ * the disk) and queued. One flush cycle at a time takes everything queued, places and writes it,
+ * fsyncs the touched files once (when any waiter asked for durability), then appends one commit
+ * record with every touched partition's new end, the checkpoints and group offsets it carries,
+ * and fsyncs that. Only then are the records visible to readers and the appends resolved.
+ *
+ * Layout of the data directory:
+ *   LOCK                       pid of the owning process
+ *   commit.log                 commit records (see commit-log.ts)
+ *   topics/<name>/topic.json   id, partitions, retention, segment settings
+ *   topics/<name>/<p>/<base>.log|.index   segments (see segment.ts, codec.ts)
+ */
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { schedule, validate as validateCron, type ScheduledTask } from 'node-cron';
+import { encodeBatch, fitsDelta, recordSize, TARGET_BATCH_BYTES } from './codec.js';
+import { CommitLog, CommitState, type CommitRecord, type GroupCommit, type PartitionCommit } from './commit-log.js';
+import { acquireLock, fsyncDir, isErrno, writeFileAtomic } from './fs-util.js';
+import { Partition, type PlacedBatch, type SegmentSettings } from './partition.js';
+import type { Segment } from './segment.js';
+import { LOCAL_DEFAULTS, type LocalLogOptions } from './options.js';
+import { partitionForKey, StickyPartitioner } from '../partitioner.js';
+import { checkTopicConfig, checkTopicName } from '../topic-name.js';
+import {
+  AppendFailedError,
+  BadPartitionError,
+  InvalidArgumentError,
+  LogClosedError,
+  LogError,
+  LogFailedError,
+  OffsetOutOfRangeError,
+  RecordTooLargeError,
+  StorageFullError,
+  TopicExistsError,
+  UnknownTopicError,
+} from '../errors.js';
+import type {
+  Acks,
+  AppendEntry,
+  AppendOptions,
+  AppendResult,
+  AppendedBatch,
+  GroupOffset,
+  Log,
+  ProducerRecord,
+  ReadOptions,
+  ReadResult,
+  RetentionConfig,
+  TopicConfig,
+  TopicDescription,
+} from '../types.js';
+
+interface TopicMeta {
+  id: string;
+  name: string;
+  partitions: number;
+  retention: RetentionConfig;
+  segmentBytes: number;
+  segmentMs: number;
+  createdAt: number;
+}
+
+interface Topic {
+  meta: TopicMeta;
+  dir: string;
+  parts: Partition[];
+}
+
+interface Waiting {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+interface AppendOp extends Waiting {
+  kind: 'append';
+  placed: { topic: Topic; part: Partition; batch: PlacedBatch }[];
+  checkpoint: AppendOptions['checkpoint'];
+  acks: Acks;
+  bytes: number;
+}
+
+interface MetaOp extends Waiting {
+  kind: 'meta';
+  record: Omit<CommitRecord, 'seq'>;
+}
+
+type Op = AppendOp | MetaOp;
+
+const COMMIT_LOG_COMPACT_BYTES = 8 * 1024 * 1024;
+const DEFAULT_READ_BYTES = 1024 * 1024;
+const MAX_SEGMENT_BYTES = 2 ** 31;
+
+export class LocalLog implements Log {
+  readonly backend = 'local';
+  private readonly topics = new Map<string, Topic>();
+  private readonly sticky = new StickyPartitioner();
+  private queue: Op[] = [];
+  private queuedBytes = 0;
+  private flushing: Promise<void> | null = null;
+  private readonly dirty = new Set<Segment>();
+  private lastSync = Date.now();
+  private closed = false;
+  private failure: LogFailedError | null = null;
+  private spaceWaiters: (() => void)[] = [];
+  private cron: ScheduledTask | null = null;
+  private syncTimer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<void> | null = null;
+  private readonly o: Required<Omit<LocalLogOptions, 'onWarning'>> & { warn: (m: string) => void };
+
+  private constructor(
+    options: LocalLogOptions,
+    private readonly commits: CommitLog,
+    private readonly unlock: () => Promise<void>,
+  ) {
+    const { onWarning, ...rest } = options;
+    this.o = { ...LOCAL_DEFAULTS, ...rest, warn: onWarning ?? (() => undefined) };
+  }
+
+  static async open(options: LocalLogOptions): Promise<LocalLog> {
+    const warn = options.onWarning ?? (() => undefined);
+    const schedule = options.retentionSchedule ?? LOCAL_DEFAULTS.retentionSchedule;
+    if (schedule !== false && !validateCron(schedule)) {
+      throw new InvalidArgumentError(`retention schedule "${schedule}" is not a valid cron expression`);
+    }
+    await mkdir(join(options.dir, 'topics'), { recursive: true });
+    const unlock = await acquireLock(options.dir);
+    try {
+      const commits = await CommitLog.open(options.dir, COMMIT_LOG_COMPACT_BYTES, warn);
+      const log = new LocalLog(options, commits, unlock);
+      await log.loadTopics(commits.state);
+      log.startTimers(schedule);
+      return log;
+    } catch (err) {
+      await unlock();
+      throw err;
+    }
+  }
+
+  private settings(meta: TopicMeta): SegmentSettings {
+    return { segmentBytes: meta.segmentBytes, segmentMs: meta.segmentMs, indexIntervalBytes: this.o.indexIntervalBytes };
+  }
+
+  private async loadTopics(state: CommitState): Promise<void> {
+    const root = join(this.o.dir, 'topics');
+    for (const name of await readdir(root)) {
+      const dir = join(root, name);
+      if (name.startsWith('.')) {
+        // A topic creation or deletion that a crash interrupted.
+        await rm(dir, { recursive: true, force: true });
+        continue;
+      }
+      let meta: TopicMeta;
+      try {
+        meta = JSON.parse(await readFile(join(dir, 'topic.json'), 'utf8')) as TopicMeta;
+      } catch (err) {
+        this.o.warn(`${dir}: skipped, its topic.json cannot be read (${(err as Error).message})`);
+        continue;
+      }
+      const parts: Partition[] = [];
+      for (let p = 0; p < meta.partitions; p++) {
+        const point = state.parts.get(CommitState.partKey(meta.id, p)) ?? { end: 0, segBase: 0, segBytes: 0 };
+        parts.push(await Partition.recover(join(dir, String(p)), p, this.settings(meta), point, this.o.warn));
+      }
+      this.topics.set(meta.name, { meta, dir, parts });
+    }
+  }
+
+  private startTimers(retention: string | false): void {
+    if (retention !== false) {
+      this.cron = schedule(retention, () => {
+        this.enforceRetention().catch((err) => this.o.warn(`retention sweep failed: ${(err as Error).message}`));
+      });
+    }
+    // Appends with weaker acks are fsynced within fsyncIntervalMs even when no more come.
+    this.syncTimer = setInterval(() => {
+      if (this.dirty.size > 0 && this.flushing === null && this.queue.length === 0) {
+        this.enqueueMeta({}).catch(() => undefined);
+      }
+    }, this.o.fsyncIntervalMs);
+    this.syncTimer.unref();
+  }
+
+  private check(): void {
+    if (this.failure !== null) throw this.failure;
+    if (this.closed) throw new LogClosedError();
+  }
+
+  private topic(name: string): Topic {
+    const t = this.topics.get(name);
+    if (t === undefined) throw new UnknownTopicError(name);
+    return t;
+  }
+
+  private part(topic: string, partition: number): Partition {
+    const t = this.topic(topic);
+    const p = t.parts[partition];
+    if (!Number.isInteger(partition) || p === undefined) throw new BadPartitionError(topic, partition, t.parts.length);
+    return p;
+  }
+
+  // ---- topics ----
+
+  async createTopic(name: string, config: TopicConfig): Promise<TopicDescription> {
+    this.check();
+    checkTopicName(name);
+    checkTopicConfig(name, config);
+    if (this.topics.has(name)) throw new TopicExistsError(name);
+    const segmentBytes = config.segmentBytes ?? this.o.segmentBytes;
+    if (segmentBytes > MAX_SEGMENT_BYTES) {
+      throw new InvalidArgumentError(`topic "${name}": segment bytes must be at most ${MAX_SEGMENT_BYTES}`);
+    }
+    const meta: TopicMeta = {
+      id: randomBytes(8).toString('hex'),
+      name,
+      partitions: config.partitions,
+      retention: { ...config.retention },
+      segmentBytes,
+      segmentMs: config.segmentMs ?? this.o.segmentMs,
+      createdAt: Date.now(),
+    };
+    const root = join(this.o.dir, 'topics');
+    const tmp = join(root, `.tmp-${meta.id}`);
+    await mkdir(tmp);
+    const parts: Partition[] = [];
+    for (let p = 0; p < meta.partitions; p++) {
+      parts.push(await Partition.create(join(tmp, String(p)), p, this.settings(meta)));
+      await fsyncDir(join(tmp, String(p)));
+    }
+    await writeFileAtomic(join(tmp, 'topic.json'), JSON.stringify(meta, null, 2));
+    for (const p of parts) await p.close();
+    if (this.topics.has(name)) {
+      await rm(tmp, { recursive: true, force: true });
+      throw new TopicExistsError(name);
+    }
+    const dir = join(root, name);
+    await rename(tmp, dir);
+    await fsyncDir(root);
+    const reopened: Partition[] = [];
+    for (let p = 0; p < meta.partitions; p++) {
+      reopened.push(
+        await Partition.recover(join(dir, String(p)), p, this.settings(meta), { end: 0, segBase: 0, segBytes: 0 }, this.o.warn),
+      );
+    }
+    this.topics.set(name, { meta, dir, parts: reopened });
+    return this.describeTopic(name);
+  }
+
+  async ensureTopic(name: string, config: TopicConfig): Promise<TopicDescription> {
+    this.check();
+    if (this.topics.has(name)) return this.describeTopic(name);
+    try {
+      return await this.createTopic(name, config);
+    } catch (err) {
+      if (err instanceof TopicExistsError) return this.describeTopic(name);
+      throw err;
+    }
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    this.check();
+    const t = this.topic(name);
+    this.topics.delete(name);
+    // Ordered after any append already queued for it; drops its commit entries and group offsets.
+    await this.enqueueMeta({ dropTopicIds: [t.meta.id], dropGroupTopics: [name] });
+    for (const p of t.parts) await p.close();
+    const root = join(this.o.dir, 'topics');
+    const gone = join(root, `.deleted-${t.meta.id}`);
+    await rename(t.dir, gone);
+    await fsyncDir(root);
+    await rm(gone, { recursive: true, force: true });
+  }
+
+  async listTopics(): Promise<string[]> {
+    this.check();
+    return [...this.topics.keys()].sort();
+  }
+
+  async describeTopic(name: string): Promise<TopicDescription> {
+    this.check();
+    const { meta, parts } = this.topic(name);
+    return {
+      name,
+      partitions: meta.partitions,
+      retention: { ...meta.retention },
+      segmentBytes: meta.segmentBytes,
+      segmentMs: meta.segmentMs,
+      createdAt: meta.createdAt,
+      partitionDetails: parts.map((p) => p.describe()),
+    };
+  }
+
+  // ---- appends ----
+
+  append(topic: string, records: readonly ProducerRecord[], options?: AppendOptions): Promise<AppendResult> {
+    return this.appendAll([{ topic, records }], options);
+  }
+
+  async appendAll(entries: readonly AppendEntry[], options: AppendOptions = {}): Promise<AppendResult> {
+    this.check();
+    const acks = options.acks ?? this.o.defaultAcks;
+    if (acks !== 'none' && acks !== 'written' && acks !== 'durable') {
+      throw new InvalidArgumentError(`acks must be none, written or durable, not ${String(acks)}`);
+    }
+    const placed: AppendOp['placed'] = [];
+    const batches: AppendedBatch[] = [];
+    let bytes = 0;
+    const now = Date.now();
+    for (const entry of entries) {
+      const t = this.topic(entry.topic);
+      bytes += this.encodeEntry(t, entry.records, now, placed, batches);
+    }
+    if (options.checkpoint !== undefined && typeof options.checkpoint.source !== 'string') {
+      throw new InvalidArgumentError('checkpoint.source must be a string');
+    }
+    while (this.queuedBytes > this.o.maxPendingBytes && this.queue.length > 0) {
+      await new Promise<void>((r) => this.spaceWaiters.push(r));
+      this.check();
+    }
+    const done = new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: 'append', placed, checkpoint: options.checkpoint, acks, bytes, resolve, reject });
+    });
+    this.queuedBytes += bytes;
+    this.kick();
+    if (acks === 'none') {
+      done.catch((err) => this.o.warn(`an append with acks=none failed: ${(err as Error).message}`));
+      return { batches };
+    }
+    await done;
+    return { batches };
+  }
+
+  /** Validates, partitions and encodes one entry's records; returns the bytes queued. */
+  private encodeEntry(
+    t: Topic,
+    records: readonly ProducerRecord[],
+    now: number,
+    placed: AppendOp['placed'],
+    batches: AppendedBatch[],
+  ): number {
+    const n = records.length;
+    if (n === 0) return 0;
+    const count = t.parts.length;
+    const sizes = new Uint32Array(n);
+    const stamps = new Float64Array(n);
+    const parts = new Uint32Array(n);
+    let sticky = -1;
+    let mixed = false;
+    for (let i = 0; i < n; i++) {
+      const r = records[i]!;
+      if (r === null || typeof r !== 'object') throw new InvalidArgumentError(`record ${i} is not an object`);
+      const v = r.value;
+      if (typeof v !== 'string' && !(v instanceof Uint8Array)) {
+        throw new InvalidArgumentError(`record ${i}: value must be a string or bytes`);
+      }
+      const size = recordSize(r);
+      if (size > this.o.maxRecordBytes) throw new RecordTooLargeError(size, this.o.maxRecordBytes);
+      sizes[i] = size;
+      const ts = r.timestamp ?? now;
+      if (!Number.isSafeInteger(ts) || ts < 0) throw new InvalidArgumentError(`record ${i}: timestamp ${ts} is not a non-negative integer`);
+      stamps[i] = ts;
+      let p: number;
+      if (r.partition != null) {
+        p = r.partition;
+        if (!Number.isInteger(p) || p < 0 || p >= count) throw new BadPartitionError(t.meta.name, p, count);
+      } else if (r.key != null) {
+        p = partitionForKey(r.key, count);
+      } else {
+        if (sticky < 0) sticky = this.sticky.take(t.meta.name, count);
+        p = sticky;
+      }
+      parts[i] = p;
+      if (p !== parts[0]) mixed = true;
+    }
+    let bytes = 0;
+    if (!mixed) {
+      bytes += this.encodeRun(t, t.parts[parts[0]!]!, records, null, 0, n, sizes, stamps, placed, batches);
+      return bytes;
+    }
+    // Group by partition, keeping each partition's records in their given order.
+    const counts = new Uint32Array(count + 1);
+    for (let i = 0; i < n; i++) counts[parts[i]! + 1]!++;
+    for (let p = 0; p < count; p++) counts[p + 1]! += counts[p]!;
+    const starts = counts.slice();
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[counts[parts[i]!]!++] = i;
+    for (let p = 0; p < count; p++) {
+      if (starts[p + 1]! > starts[p]!) {
+        bytes += this.encodeRun(t, t.parts[p]!, records, order, starts[p]!, starts[p + 1]!, sizes, stamps, placed, batches);
+      }
+    }
+    return bytes;
+  }
+
+  /** Encodes records order[from..to) of one partition into batches of about TARGET_BATCH_BYTES. */
+  private encodeRun(
+    t: Topic,
+    part: Partition,
+    records: readonly ProducerRecord[],
+    order: Uint32Array | null,
+    from: number,
+    to: number,
+    sizes: Uint32Array,
+    stamps: Float64Array,
+    placed: AppendOp['placed'],
+    batches: AppendedBatch[],
+  ): number {
+    let bytes = 0;
+    let start = from;
+    let acc = 0;
+    const idx = (i: number): number => (order === null ? i : order[i]!);
+    for (let i = from; i <= to; i++) {
+      const close =
+        i === to ||
+        (i > start && (acc + sizes[idx(i)]! > TARGET_BATCH_BYTES || !fitsDelta(stamps[idx(start)]!, stamps[idx(i)]!)));
+      if (close) {
+        const enc = encodeBatch(records, order, start, i, sizes, stamps);
+        const result: AppendedBatch = { topic: t.meta.name, partition: part.index, baseOffset: -1, count: enc.count };
+        placed.push({ topic: t, part, batch: { enc, result } });
+        batches.push(result);
+        bytes += enc.buf.length;
+        start = i;
+        acc = 0;
+      }
+      if (i < to) acc += sizes[idx(i)]!;
+    }
+    return bytes;
+  }
+
+  private enqueueMeta(record: Omit<CommitRecord, 'seq'>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: 'meta', record, resolve, reject });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.flushing !== null) return;
+    const run = async (): Promise<void> => {
+      if (this.o.lingerMs > 0) await new Promise((r) => setTimeout(r, this.o.lingerMs));
+      while (this.queue.length > 0) {
+        const ops = this.queue;
+        this.queue = [];
+        await this.cycle(ops);
+      }
+      this.flushing = null;
+    };
+    this.flushing = run();
+  }
+
+  private releaseSpace(bytes: number): void {
+    this.queuedBytes -= bytes;
+    if (this.queuedBytes <= this.o.maxPendingBytes) {
+      const waiters = this.spaceWaiters;
+      this.spaceWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** One group commit: write, fsync once, commit record, then make visible and resolve. */
+  private async cycle(ops: Op[]): Promise<void> {
+    if (this.failure !== null) {
+      for (const op of ops) op.reject(this.failure);
+      return;
+    }
+    const byPart = new Map<Partition, PlacedBatch[]>();
+    const topicOf = new Map<Partition, Topic>();
+    let bytes = 0;
+    let durable = false;
+    const checkpoints: Record<string, unknown> = {};
+    let hasCheckpoint = false;
+    const record: Omit<CommitRecord, 'seq'> = {};
+    const groups: GroupCommit[] = [];
+    for (const op of ops) {
+      if (op.kind === 'append') {
+        bytes += op.bytes;
+        if (op.acks === 'durable') durable = true;
+        for (const { topic, part, batch } of op.placed) {
+          let list = byPart.get(part);
+          if (list === undefined) {
+            byPart.set(part, (list = []));
+            topicOf.set(part, topic);
+          }
+          list.push(batch);
+        }
+        if (op.checkpoint !== undefined) {
+          checkpoints[op.checkpoint.source] = op.checkpoint.position;
+          hasCheckpoint = true;
+        }
+      } else {
+        durable = true;
+        const r = op.record;
+        if (r.groups) groups.push(...r.groups);
+        if (r.dropTopicIds) (record.dropTopicIds ??= []).push(...r.dropTopicIds);
+        if (r.dropGroupTopics) (record.dropGroupTopics ??= []).push(...r.dropGroupTopics);
+        if (r.dropGroups) (record.dropGroups ??= []).push(...r.dropGroups);
+      }
+    }
+    const now = Date.now();
+    if (now - this.lastSync >= this.o.fsyncIntervalMs) durable = true;
+
+    // 1. Write the data. A failure here (disk full, I/O error) is undone and reported.
+    try {
+      await Promise.all([...byPart].map(([p, list]) => p.write(list, now, this.dirty)));
+    } catch (err) {
+      await this.undo(byPart.keys(), ops, bytes, err);
+      return;
+    }
+    // 2. One fsync of every file written since the last one. A failed fsync stops the log:
+    // the kernel may have dropped the dirty pages, so retrying could ack lost data.
+    if (durable) {
+      try {
+        await Promise.all([...this.dirty].map((s) => s.datasync()));
+        this.dirty.clear();
+      } catch (err) {
+        this.fail(err, ops, bytes);
+        return;
+      }
+    }
+    // 3. The commit record.
+    const parts: PartitionCommit[] = [];
+    const points = new Map<Partition, ReturnType<Partition['writtenPoint']>>();
+    for (const p of byPart.keys()) {
+      const pt = p.writtenPoint();
+      points.set(p, pt);
+      parts.push([topicOf.get(p)!.meta.id, p.index, pt.end, pt.segBase, pt.segBytes]);
+    }
+    if (parts.length > 0) record.parts = parts;
+    if (hasCheckpoint) record.checkpoints = checkpoints;
+    if (groups.length > 0) record.groups = groups;
+    try {
+      await this.commits.append(record, durable);
+    } catch (err) {
+      if (durable && !isErrno(err, 'ENOSPC')) {
+        this.fail(err, ops, bytes);
+        return;
+      }
+      await this.undo(byPart.keys(), ops, bytes, err);
+      return;
+    }
+    if (durable) this.lastSync = now;
+    // 4. Visible, then acknowledged.
+    for (const [p, pt] of points) p.markCommitted(pt);
+    this.releaseSpace(bytes);
+    for (const op of ops) op.resolve();
+  }
+
+  private async undo(parts: Iterable<Partition>, ops: Op[], bytes: number, err: unknown): Promise<void> {
+    try {
+      for (const p of parts) await p.rollback();
+    } catch (rollbackErr) {
+      this.fail(rollbackErr, ops, bytes);
+      return;
+    }
+    const reported =
+      err instanceof LogError ? err : isErrno(err, 'ENOSPC') ? new StorageFullError(this.o.dir, err) : new AppendFailedError(err);
+    this.releaseSpace(bytes);
+    for (const op of ops) op.reject(reported);
+  }
+
+  private fail(err: unknown, ops: Op[], bytes: number): void {
+    this.failure = new LogFailedError(err);
+    this.o.warn(this.failure.message);
+    this.releaseSpace(bytes);
+    for (const op of ops) op.reject(this.failure);
+    for (const op of this.queue.splice(0)) op.reject(this.failure);
+    for (const t of this.topics.values()) for (const p of t.parts) p.wakeAll();
+  }
+
+  // ---- reads ----
+
+  async read(topic: string, partition: number, fromOffset: number, options: ReadOptions = {}): Promise<ReadResult> {
+    this.check();
+    const p = this.part(topic, partition);
+    if (!Number.isSafeInteger(fromOffset)) throw new InvalidArgumentError(`offset must be an integer, not ${fromOffset}`);
+    const range = (): OffsetOutOfRangeError | null =>
+      fromOffset < p.startOffset || fromOffset > p.committedEnd
+        ? new OffsetOutOfRangeError(topic, partition, fromOffset, p.startOffset, p.committedEnd)
+        : null;
+    let bad = range();
+    if (bad !== null) throw bad;
+    if (fromOffset === p.committedEnd && (options.maxWaitMs ?? 0) > 0) {
+      await p.waitFor(fromOffset, options.maxWaitMs ?? 0, options.signal);
+      this.check();
+      bad = range();
+      if (bad !== null) throw bad;
+    }
+    const records = fromOffset < p.committedEnd ? await p.read(fromOffset, options.maxBytes ?? DEFAULT_READ_BYTES) : [];
+    const last = records.at(-1);
+    return {
+      records,
+      nextOffset: last === undefined ? fromOffset : last.offset + 1,
+      startOffset: p.startOffset,
+      endOffset: p.committedEnd,
+    };
+  }
+
+  async offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number | null> {
+    this.check();
+    return this.part(topic, partition).offsetForTimestamp(timestamp);
+  }
+
+  // ---- groups and checkpoints ----
+
+  async commitOffsets(group: string, offsets: readonly GroupOffset[]): Promise<void> {
+    this.check();
+    if (typeof group !== 'string' || group.length === 0) throw new InvalidArgumentError('group must be a non-empty string');
+    const groups: GroupCommit[] = [];
+    for (const o of offsets) {
+      this.part(o.topic, o.partition);
+      if (!Number.isSafeInteger(o.offset) || o.offset < 0) {
+        throw new InvalidArgumentError(`offset must be a non-negative integer, not ${o.offset}`);
+      }
+      groups.push([group, o.topic, o.partition, o.offset]);
+    }
+    await this.enqueueMeta({ groups });
+  }
+
+  async fetchOffsets(group: string, topic?: string): Promise<GroupOffset[]> {
+    this.check();
+    const offsets = this.commits.state.groups.get(group);
+    const out: GroupOffset[] = [];
+    for (const [k, offset] of offsets ?? []) {
+      const sep = k.lastIndexOf('\u0000');
+      const t = k.slice(0, sep);
+      if (topic === undefined || t === topic) out.push({ topic: t, partition: Number(k.slice(sep + 1)), offset });
+    }
+    return out.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+  }
+
+  async listGroups(): Promise<string[]> {
+    this.check();
+    return [...this.commits.state.groups].filter(([, o]) => o.size > 0).map(([g]) => g).sort();
+  }
+
+  async deleteGroup(group: string): Promise<void> {
+    this.check();
+    await this.enqueueMeta({ dropGroups: [group] });
+  }
+
+  async getCheckpoint(source: string): Promise<unknown> {
+    this.check();
+    return this.commits.state.checkpoints.get(source);
+  }
+
+  // ---- retention and shutdown ----
+
+  /** Runs one retention sweep now (the schedule calls this too). */
+  async enforceRetention(): Promise<void> {
+    this.check();
+    if (this.sweeping !== null) return this.sweeping;
+    const run = async (): Promise<void> => {
+      const now = Date.now();
+      for (const t of [...this.topics.values()]) {
+        for (const p of t.parts) {
+          const removed = await p.sweep(t.meta.retention, now);
+          if (removed > 0) this.o.warn(`retention removed ${removed} segment(s) of ${t.meta.name}/${p.index}`);
+        }
+      }
+    };
+    this.sweeping = run().finally(() => {
+      this.sweeping = null;
+    });
+    return this.sweeping;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.cron?.stop();
+    if (this.syncTimer !== null) clearInterval(this.syncTimer);
+    // Everything queued is committed durably before the files close.
+    if (this.failure === null && this.dirty.size > 0) await this.enqueueMeta({}).catch(() => undefined);
+    while (this.flushing !== null) await this.flushing;
+    this.closed = true;
+    if (this.sweeping !== null) await this.sweeping.catch(() => undefined);
+    for (const t of this.topics.values()) for (const p of t.parts) await p.close();
+    if (this.failure === null) await this.commits.close().catch(() => undefined);
+    await this.unlock();
+  }
+}
+
+export function isLocalLog(log: Log): log is LocalLog {
+  return log instanceof LocalLog;
+}
