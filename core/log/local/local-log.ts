@@ -18,7 +18,14 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { schedule, validate as validateCron, type ScheduledTask } from 'node-cron';
 import { encodeBatch, fitsDelta, recordSize, TARGET_BATCH_BYTES } from './codec.js';
-import { CommitLog, CommitState, type CommitRecord, type GroupCommit, type PartitionCommit } from './commit-log.js';
+import {
+  CommitLog,
+  CommitState,
+  type CommitRecord,
+  type GroupCommit,
+  type PartitionCommit,
+  type PartitionPoint,
+} from './commit-log.js';
 import { acquireLock, fsyncDir, isErrno, writeFileAtomic } from './fs-util.js';
 import { Partition, type PlacedBatch, type SegmentSettings } from './partition.js';
 import type { Segment } from './segment.js';
@@ -86,9 +93,23 @@ interface AppendOp extends Waiting {
 interface MetaOp extends Waiting {
   kind: 'meta';
   record: Omit<CommitRecord, 'seq'>;
+  /** Set when a write failed: the cycle is undone instead of committed. */
+  error?: unknown;
 }
 
 type Op = AppendOp | MetaOp;
+
+/** A cycle whose data is written and whose commit record is ready. */
+interface WrittenCycle {
+  ops: Op[];
+  bytes: number;
+  durable: boolean;
+  now: number;
+  points: Map<Partition, PartitionPoint>;
+  record: Omit<CommitRecord, 'seq'>;
+  /** Set when a write failed: the cycle is undone instead of committed. */
+  error?: unknown;
+}
 
 const COMMIT_LOG_COMPACT_BYTES = 8 * 1024 * 1024;
 const DEFAULT_READ_BYTES = 1024 * 1024;
@@ -327,7 +348,8 @@ export class LocalLog implements Log {
     this.kick();
     if (acks === 'none') {
       done.catch((err) => this.o.warn(`an append with acks=none failed: ${(err as Error).message}`));
-      return { batches };
+      // Offsets are not known yet; the placed results keep being filled in for the writer.
+      return { batches: batches.map((b) => ({ ...b, baseOffset: -1 })) };
     }
     await done;
     return { batches };
@@ -439,12 +461,30 @@ export class LocalLog implements Log {
 
   private kick(): void {
     if (this.flushing !== null) return;
+    // Cycles are pipelined one deep: the next cycle's writes go to the OS while the previous
+    // cycle waits for its fsyncs and commit record. Commits stay strictly in order.
     const run = async (): Promise<void> => {
       if (this.o.lingerMs > 0) await new Promise((r) => setTimeout(r, this.o.lingerMs));
-      while (this.queue.length > 0) {
+      let previous: Promise<void> = Promise.resolve();
+      for (;;) {
+        if (this.queue.length === 0) {
+          // Appends that arrive while the last commit settles must not be stranded.
+          await previous;
+          if (this.queue.length === 0) break;
+        }
         const ops = this.queue;
         this.queue = [];
-        await this.cycle(ops);
+        const written = await this.writePhase(ops);
+        await previous;
+        if (written === null) {
+          previous = Promise.resolve();
+        } else if (written.error !== undefined) {
+          // Undone only now that the previous cycle has settled and the committed point is final.
+          await this.undo(written.points.keys(), written, written.error);
+          previous = Promise.resolve();
+        } else {
+          previous = this.commitPhase(written);
+        }
       }
       this.flushing = null;
     };
@@ -460,24 +500,22 @@ export class LocalLog implements Log {
     }
   }
 
-  /** One group commit: write, fsync once, commit record, then make visible and resolve. */
-  private async cycle(ops: Op[]): Promise<void> {
-    if (this.failure !== null) {
-      for (const op of ops) op.reject(this.failure);
-      return;
-    }
+  /**
+   * Places and writes one cycle's batches; null when the log has failed. A write failure is
+   * returned in `error` (all the cycle's writes settled) for the caller to undo.
+   */
+  private async writePhase(ops: Op[]): Promise<WrittenCycle | null> {
+    const c: WrittenCycle = { ops, bytes: 0, durable: false, points: new Map(), record: {}, now: Date.now() };
     const byPart = new Map<Partition, PlacedBatch[]>();
     const topicOf = new Map<Partition, Topic>();
-    let bytes = 0;
-    let durable = false;
     const checkpoints: Record<string, unknown> = {};
     let hasCheckpoint = false;
-    const record: Omit<CommitRecord, 'seq'> = {};
     const groups: GroupCommit[] = [];
+    const record = c.record;
     for (const op of ops) {
       if (op.kind === 'append') {
-        bytes += op.bytes;
-        if (op.acks === 'durable') durable = true;
+        c.bytes += op.bytes;
+        if (op.acks === 'durable') c.durable = true;
         for (const { topic, part, batch } of op.placed) {
           let list = byPart.get(part);
           if (list === undefined) {
@@ -491,7 +529,7 @@ export class LocalLog implements Log {
           hasCheckpoint = true;
         }
       } else {
-        durable = true;
+        c.durable = true;
         const r = op.record;
         if (r.groups) groups.push(...r.groups);
         if (r.dropTopicIds) (record.dropTopicIds ??= []).push(...r.dropTopicIds);
@@ -499,73 +537,78 @@ export class LocalLog implements Log {
         if (r.dropGroups) (record.dropGroups ??= []).push(...r.dropGroups);
       }
     }
-    const now = Date.now();
-    if (now - this.lastSync >= this.o.fsyncIntervalMs) durable = true;
-
-    // 1. Write the data. A failure here (disk full, I/O error) is undone and reported.
-    try {
-      await Promise.all([...byPart].map(([p, list]) => p.write(list, now, this.dirty)));
-    } catch (err) {
-      await this.undo(byPart.keys(), ops, bytes, err);
-      return;
+    if (c.now - this.lastSync >= this.o.fsyncIntervalMs) c.durable = true;
+    if (this.failure !== null) {
+      this.rejectCycle(c, this.failure);
+      return null;
     }
-    // 2. One fsync of every file written since the last one. A failed fsync stops the log:
-    // the kernel may have dropped the dirty pages, so retrying could ack lost data.
-    if (durable) {
-      try {
-        await Promise.all([...this.dirty].map((s) => s.datasync()));
-        this.dirty.clear();
-      } catch (err) {
-        this.fail(err, ops, bytes);
-        return;
-      }
+    const results = await Promise.allSettled([...byPart].map(([p, list]) => p.write(list, c.now, this.dirty)));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
+      for (const p of byPart.keys()) c.points.set(p, p.writtenPoint());
+      c.error = (failed as PromiseRejectedResult).reason;
+      return c;
     }
-    // 3. The commit record.
     const parts: PartitionCommit[] = [];
-    const points = new Map<Partition, ReturnType<Partition['writtenPoint']>>();
     for (const p of byPart.keys()) {
       const pt = p.writtenPoint();
-      points.set(p, pt);
+      c.points.set(p, pt);
       parts.push([topicOf.get(p)!.meta.id, p.index, pt.end, pt.segBase, pt.segBytes]);
     }
     if (parts.length > 0) record.parts = parts;
     if (hasCheckpoint) record.checkpoints = checkpoints;
     if (groups.length > 0) record.groups = groups;
-    try {
-      await this.commits.append(record, durable);
-    } catch (err) {
-      if (durable && !isErrno(err, 'ENOSPC')) {
-        this.fail(err, ops, bytes);
-        return;
-      }
-      await this.undo(byPart.keys(), ops, bytes, err);
-      return;
-    }
-    if (durable) this.lastSync = now;
-    // 4. Visible, then acknowledged.
-    for (const [p, pt] of points) p.markCommitted(pt);
-    this.releaseSpace(bytes);
-    for (const op of ops) op.resolve();
+    return c;
   }
 
-  private async undo(parts: Iterable<Partition>, ops: Op[], bytes: number, err: unknown): Promise<void> {
+  /** Fsyncs once, writes the commit record, then makes the cycle visible and resolves it. */
+  private async commitPhase(c: WrittenCycle): Promise<void> {
+    if (this.failure !== null) {
+      this.rejectCycle(c, this.failure);
+      return;
+    }
+    try {
+      if (c.durable) {
+        // Only files whose writes have completed are in the set, so one fsync covers them.
+        const files = [...this.dirty];
+        this.dirty.clear();
+        await Promise.all(files.map((s) => s.datasync()));
+      }
+      await this.commits.append(c.record, c.durable);
+    } catch (err) {
+      // A failed fsync may have dropped dirty pages: continuing could acknowledge lost data.
+      // A failed commit write leaves the next cycle's writes in flight. Both stop the log;
+      // reopening recovers to the last commit.
+      this.fail(err, c);
+      return;
+    }
+    if (c.durable) this.lastSync = c.now;
+    for (const [p, pt] of c.points) p.markCommitted(pt);
+    this.releaseSpace(c.bytes);
+    for (const op of c.ops) op.resolve();
+  }
+
+  private rejectCycle(c: WrittenCycle, err: unknown): void {
+    this.releaseSpace(c.bytes);
+    for (const op of c.ops) op.reject(err);
+  }
+
+  private async undo(parts: Iterable<Partition>, c: WrittenCycle, err: unknown): Promise<void> {
     try {
       for (const p of parts) await p.rollback();
     } catch (rollbackErr) {
-      this.fail(rollbackErr, ops, bytes);
+      this.fail(rollbackErr, c);
       return;
     }
     const reported =
       err instanceof LogError ? err : isErrno(err, 'ENOSPC') ? new StorageFullError(this.o.dir, err) : new AppendFailedError(err);
-    this.releaseSpace(bytes);
-    for (const op of ops) op.reject(reported);
+    this.rejectCycle(c, reported);
   }
 
-  private fail(err: unknown, ops: Op[], bytes: number): void {
-    this.failure = new LogFailedError(err);
+  private fail(err: unknown, c: WrittenCycle): void {
+    this.failure ??= new LogFailedError(err);
     this.o.warn(this.failure.message);
-    this.releaseSpace(bytes);
-    for (const op of ops) op.reject(this.failure);
+    this.rejectCycle(c, this.failure);
     for (const op of this.queue.splice(0)) op.reject(this.failure);
     for (const t of this.topics.values()) for (const p of t.parts) p.wakeAll();
   }

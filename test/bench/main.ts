@@ -1,0 +1,28 @@
+/**
+ * `npm run bench -- <name> [options]`: runs one benchmark (or all) and prints its figures.
+ * Figures go to docs/performance.md by hand, with the command and the machine.
+ */
+import { benchLog } from './log.js';
+
+const benches: Record<string, (args: string[]) => Promise<string[]>> = {
+  log: benchLog,
+};
+
+async function main(): Promise<void> {
+  const [name = 'all', ...args] = process.argv.slice(2);
+  const names = name === 'all' ? Object.keys(benches) : [name];
+  for (const n of names) {
+    const bench = benches[n];
+    if (bench === undefined) {
+      console.error(`sluice bench: unknown benchmark "${n}" (known: ${Object.keys(benches).join(', ')})`);
+      process.exit(2);
+    }
+    console.log(`# bench ${n} ${args.join(' ')}`);
+    for (const line of await bench(args)) console.log(line);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
