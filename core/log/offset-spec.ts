@@ -5,7 +5,7 @@
  *
  * Parsing is pure; `resolveOffset` turns a spec into an offset of one partition through the Log.
  */
-import { parseDuration } from '../cli/units.js';
+import { parseDuration } from '../util/units.js';
 import { BadPartitionError, InvalidArgumentError } from './errors.js';
 import type { Log, TopicDescription } from './types.js';
 

@@ -114,7 +114,6 @@ async function oneRound(
       throw new Error(`read back ${got} records / ${gotBytes} bytes, expected ${count} / ${count * size}`);
     }
     await log.close();
-    console.error('TRACE', JSON.stringify((globalThis as any).TR), append.seconds); (globalThis as any).TR = undefined;
     return { base, append, read };
   } finally {
     remove();

@@ -715,13 +715,16 @@ export class LocalLog implements Log {
     this.cron?.stop();
     if (this.syncTimer !== null) clearInterval(this.syncTimer);
     // Everything queued is committed durably before the files close.
-    if (this.failure === null && this.dirty.size > 0) await this.enqueueMeta({}).catch(() => undefined);
+    let flushError: unknown = null;
+    if (this.failure === null && this.dirty.size > 0) await this.enqueueMeta({}).catch((err: unknown) => (flushError = err));
     while (this.flushing !== null) await this.flushing;
     this.closed = true;
     if (this.sweeping !== null) await this.sweeping.catch(() => undefined);
     for (const t of this.topics.values()) for (const p of t.parts) await p.close();
-    if (this.failure === null) await this.commits.close().catch(() => undefined);
+    if (this.failure === null) await this.commits.close().catch((err: unknown) => (flushError ??= err));
     await this.unlock();
+    // The files are released either way; a final flush that failed must not pass for success.
+    if (flushError !== null) throw flushError;
   }
 }
 
