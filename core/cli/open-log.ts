@@ -188,7 +188,12 @@ export async function withLog<T>(
   process.on('SIGTERM', onSignal);
 
   try {
-    const log = await openLocalLog({ dir: location.dir, retentionSchedule: false });
+    const log = await openLocalLog({
+      dir: location.dir,
+      retentionSchedule: false,
+      // Recovery notices (a damaged tail cut, uncommitted bytes removed) must reach the user.
+      onWarning: (message) => process.stderr.write(`sluice: warning: ${message}\n`),
+    });
     let result: T;
     try {
       result = await fn({ log, signal: controller.signal, interruptedBy: () => received });

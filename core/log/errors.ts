@@ -72,12 +72,14 @@ export class OffsetOutOfRangeError extends LogError {
 }
 
 export class DirectoryLockedError extends LogError {
-  constructor(readonly dir: string, readonly pid: number | undefined) {
+  constructor(readonly dir: string, readonly pid: number | undefined, detail?: string) {
     super(
       'SLUICE_DIRECTORY_LOCKED',
-      `data directory ${dir} is in use by another sluice process` +
-        (pid === undefined ? '' : ` (pid ${pid})`) +
-        '; stop it or point this command at another --data-dir',
+      detail !== undefined
+        ? `data directory ${dir} is in use: ${detail}`
+        : `data directory ${dir} is in use by another sluice process` +
+            (pid === undefined ? '' : ` (pid ${pid})`) +
+            '; stop it or point this command at another --data-dir',
     );
   }
 }

@@ -214,7 +214,9 @@ export function decodeRecords(
       const hk = buf.toString('utf8', p + 2, p + 2 + hkl);
       p += 2 + hkl;
       const hvl = buf.readUInt32LE(p);
-      headers[hk] = buf.toString('utf8', p + 4, p + 4 + hvl);
+      const hv = buf.toString('utf8', p + 4, p + 4 + hvl);
+      if (hk === '__proto__') Object.defineProperty(headers, hk, { value: hv, enumerable: true, writable: true, configurable: true });
+      else headers[hk] = hv;
       p += 4 + hvl;
     }
     if (p > end) throw new Error('record runs past the end of its batch');

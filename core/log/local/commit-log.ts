@@ -138,6 +138,7 @@ export class CommitLog {
     private size: number,
     readonly state: CommitState,
     private readonly compactBytes: number,
+    private readonly warn: (m: string) => void,
   ) {}
 
   /** Opens (or creates) the commit log in `dir`, replays it and cuts any damaged tail. */
@@ -161,7 +162,7 @@ export class CommitLog {
       await rw.truncate(validBytes);
       await rw.datasync();
     }
-    return new CommitLog(path, rw, validBytes, state, compactBytes);
+    return new CommitLog(path, rw, validBytes, state, compactBytes, warn);
   }
 
   /** Writes a record (and applies it to the state once written); with `sync`, fsyncs it too. */
@@ -178,7 +179,10 @@ export class CommitLog {
     if (sync) await this.handle.datasync();
     this.size += buf.length;
     this.state.apply(full);
-    if (sync && this.size > this.compactBytes) await this.compact();
+    if (sync && this.size > this.compactBytes) {
+      // The record is committed already: a failed compaction must not fail the appends it covers.
+      await this.compact().catch((err: unknown) => this.warn(`commit log compaction failed, will retry: ${(err as Error).message}`));
+    }
   }
 
   async sync(): Promise<void> {

@@ -47,7 +47,7 @@ function alive(pid: number): boolean {
  */
 export async function acquireLock(dir: string): Promise<() => Promise<void>> {
   const path = join(dir, 'LOCK');
-  if (heldLocks.has(path)) throw new DirectoryLockedError(dir, process.pid);
+  if (heldLocks.has(path)) throw new DirectoryLockedError(dir, process.pid, 'this process has it open already');
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       await writeFile(path, `${process.pid}\n`, { flag: 'wx' });

@@ -118,6 +118,7 @@ const MAX_SEGMENT_BYTES = 2 ** 31;
 export class LocalLog implements Log {
   readonly backend = 'local';
   private readonly topics = new Map<string, Topic>();
+  private readonly creating = new Set<string>();
   private readonly sticky = new StickyPartitioner();
   private queue: Op[] = [];
   private queuedBytes = 0;
@@ -169,7 +170,7 @@ export class LocalLog implements Log {
     const root = join(this.o.dir, 'topics');
     for (const name of await readdir(root)) {
       const dir = join(root, name);
-      if (name.startsWith('.')) {
+      if (name.startsWith('~')) {
         // A topic creation or deletion that a crash interrupted.
         await rm(dir, { recursive: true, force: true });
         continue;
@@ -229,7 +230,16 @@ export class LocalLog implements Log {
     this.check();
     checkTopicName(name);
     checkTopicConfig(name, config);
-    if (this.topics.has(name)) throw new TopicExistsError(name);
+    if (this.topics.has(name) || this.creating.has(name)) throw new TopicExistsError(name);
+    this.creating.add(name);
+    try {
+      return await this.create(name, config);
+    } finally {
+      this.creating.delete(name);
+    }
+  }
+
+  private async create(name: string, config: TopicConfig): Promise<TopicDescription> {
     const segmentBytes = config.segmentBytes ?? this.o.segmentBytes;
     if (segmentBytes > MAX_SEGMENT_BYTES) {
       throw new InvalidArgumentError(`topic "${name}": segment bytes must be at most ${MAX_SEGMENT_BYTES}`);
@@ -244,7 +254,8 @@ export class LocalLog implements Log {
       createdAt: Date.now(),
     };
     const root = join(this.o.dir, 'topics');
-    const tmp = join(root, `.tmp-${meta.id}`);
+    // '~' cannot start a topic name, so these never clash with a topic.
+    const tmp = join(root, `~tmp-${meta.id}`);
     await mkdir(tmp);
     const parts: Partition[] = [];
     for (let p = 0; p < meta.partitions; p++) {
@@ -289,7 +300,7 @@ export class LocalLog implements Log {
     await this.enqueueMeta({ dropTopicIds: [t.meta.id], dropGroupTopics: [name] });
     for (const p of t.parts) await p.close();
     const root = join(this.o.dir, 'topics');
-    const gone = join(root, `.deleted-${t.meta.id}`);
+    const gone = join(root, `~deleted-${t.meta.id}`);
     await rename(t.dir, gone);
     await fsyncDir(root);
     await rm(gone, { recursive: true, force: true });
@@ -334,8 +345,16 @@ export class LocalLog implements Log {
       const t = this.topic(entry.topic);
       bytes += this.encodeEntry(t, entry.records, now, placed, batches);
     }
-    if (options.checkpoint !== undefined && typeof options.checkpoint.source !== 'string') {
-      throw new InvalidArgumentError('checkpoint.source must be a string');
+    if (options.checkpoint !== undefined) {
+      if (typeof options.checkpoint.source !== 'string') throw new InvalidArgumentError('checkpoint.source must be a string');
+      // It goes into the commit record as JSON: find out now, not when the commit is written.
+      let json: string | undefined;
+      try {
+        json = JSON.stringify(options.checkpoint.position);
+      } catch (err) {
+        throw new InvalidArgumentError(`checkpoint position cannot be stored as JSON: ${(err as Error).message}`);
+      }
+      if (json === undefined) throw new InvalidArgumentError('checkpoint position cannot be stored as JSON (it is undefined or a function)');
     }
     while (this.queuedBytes > this.o.maxPendingBytes && this.queue.length > 0) {
       await new Promise<void>((r) => this.spaceWaiters.push(r));
@@ -378,6 +397,8 @@ export class LocalLog implements Log {
       if (typeof v !== 'string' && !(v instanceof Uint8Array)) {
         throw new InvalidArgumentError(`record ${i}: value must be a string or bytes`);
       }
+      if (r.key != null && typeof r.key !== 'string') throw new InvalidArgumentError(`record ${i}: key must be a string or null`);
+      if (r.headers !== undefined) checkHeaders(r.headers, i);
       const size = recordSize(r);
       if (size > this.o.maxRecordBytes) throw new RecordTooLargeError(size, this.o.maxRecordBytes);
       sizes[i] = size;
@@ -508,7 +529,7 @@ export class LocalLog implements Log {
     const c: WrittenCycle = { ops, bytes: 0, durable: false, points: new Map(), record: {}, now: Date.now() };
     const byPart = new Map<Partition, PlacedBatch[]>();
     const topicOf = new Map<Partition, Topic>();
-    const checkpoints: Record<string, unknown> = {};
+    const checkpoints = new Map<string, unknown>();
     let hasCheckpoint = false;
     const groups: GroupCommit[] = [];
     const record = c.record;
@@ -525,7 +546,7 @@ export class LocalLog implements Log {
           list.push(batch);
         }
         if (op.checkpoint !== undefined) {
-          checkpoints[op.checkpoint.source] = op.checkpoint.position;
+          checkpoints.set(op.checkpoint.source, op.checkpoint.position);
           hasCheckpoint = true;
         }
       } else {
@@ -556,7 +577,7 @@ export class LocalLog implements Log {
       parts.push([topicOf.get(p)!.meta.id, p.index, pt.end, pt.segBase, pt.segBytes]);
     }
     if (parts.length > 0) record.parts = parts;
-    if (hasCheckpoint) record.checkpoints = checkpoints;
+    if (hasCheckpoint) record.checkpoints = Object.fromEntries(checkpoints);
     if (groups.length > 0) record.groups = groups;
     return c;
   }
@@ -716,7 +737,8 @@ export class LocalLog implements Log {
     if (this.syncTimer !== null) clearInterval(this.syncTimer);
     // Everything queued is committed durably before the files close.
     let flushError: unknown = null;
-    if (this.failure === null && this.dirty.size > 0) await this.enqueueMeta({}).catch((err: unknown) => (flushError = err));
+    // A final durable cycle: it fsyncs whatever weaker-acked appends are still queued or unsynced.
+    if (this.failure === null) await this.enqueueMeta({}).catch((err: unknown) => (flushError = err));
     while (this.flushing !== null) await this.flushing;
     this.closed = true;
     if (this.sweeping !== null) await this.sweeping.catch(() => undefined);
@@ -725,6 +747,16 @@ export class LocalLog implements Log {
     await this.unlock();
     // The files are released either way; a final flush that failed must not pass for success.
     if (flushError !== null) throw flushError;
+  }
+}
+
+function checkHeaders(h: Record<string, string>, i: number): void {
+  if (h === null || typeof h !== 'object') throw new InvalidArgumentError(`record ${i}: headers must be an object of strings`);
+  let n = 0;
+  for (const k in h) {
+    if (typeof h[k] !== 'string') throw new InvalidArgumentError(`record ${i}: header "${k}" must be a string`);
+    if (Buffer.byteLength(k) > 0xffff) throw new InvalidArgumentError(`record ${i}: a header name is longer than 65535 bytes`);
+    if (++n > 0xffff) throw new InvalidArgumentError(`record ${i}: more than 65535 headers`);
   }
 }
 

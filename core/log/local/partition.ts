@@ -87,6 +87,9 @@ export class Partition {
       p.segments.push(active);
     }
     await active.dropIndexFile();
+    if (point.segBytes === 0 && point.end === 0 && p.segments.length === 1 && active.size > 0) {
+      warn(`${active.logPath}: ${active.size} bytes were never committed (no commit record covers them) and are removed`);
+    }
     const scan = await active.scan(point.segBytes, settings.indexIntervalBytes);
     if (scan.damage !== undefined && scan.validBytes < point.segBytes) {
       warn(
@@ -249,6 +252,8 @@ export class Partition {
         await seg.ensureIndex(this.settings.indexIntervalBytes);
         const h = await seg.file();
         let pos = seg.positionFor(offset);
+        // The CRC leaves out the base offset, so check that offsets follow on from batch to batch.
+        let expected = -1;
         while (pos < limit && offset < end && bytes < maxBytes) {
           const want = Math.min(limit - pos, Math.max(maxBytes - bytes, MIN_READ));
           let buf = Buffer.allocUnsafe(want);
@@ -267,6 +272,10 @@ export class Partition {
             }
             const bad = checkBatch(buf, p, hd);
             if (bad !== null) seg.corrupt(pos + p, bad);
+            if (expected < 0 ? hd.baseOffset < seg.base || hd.baseOffset > offset : hd.baseOffset !== expected) {
+              seg.corrupt(pos + p, `batch offset ${hd.baseOffset} does not follow on (expected ${expected < 0 ? `${seg.base}..${offset}` : expected})`);
+            }
+            expected = hd.baseOffset + hd.count;
             if (hd.baseOffset + hd.count > offset) {
               const before = out.length;
               try {
@@ -287,8 +296,11 @@ export class Partition {
         await this.release(seg);
       }
       // Retention may have removed segments meanwhile: look the next one up again.
+      // Retention may have removed this segment meanwhile: then stop here; the next read
+      // learns from OffsetOutOfRangeError where the partition starts now.
       const at = this.segments.indexOf(seg);
-      i = at >= 0 ? at + 1 : this.findSegment(offset);
+      if (at < 0) break;
+      i = at + 1;
     }
     return out;
   }

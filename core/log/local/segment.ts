@@ -38,6 +38,7 @@ export class Segment {
   refs = 0;
   deleted = false;
   private handle: FileHandle | null = null;
+  private opening: Promise<FileHandle> | null = null;
   private indexLoaded = false;
   private rel: number[] = [];
   private pos: number[] = [];
@@ -58,8 +59,20 @@ export class Segment {
   }
 
   async file(): Promise<FileHandle> {
-    if (this.handle === null) this.handle = await open(this.logPath, 'r+');
-    return this.handle;
+    if (this.handle !== null) return this.handle;
+    // Concurrent callers share one open: a second handle would leak.
+    this.opening ??= open(this.logPath, 'r+').then(
+      (h) => {
+        this.handle = h;
+        this.opening = null;
+        return h;
+      },
+      (err: unknown) => {
+        this.opening = null;
+        throw err;
+      },
+    );
+    return this.opening;
   }
 
   /** Creates an empty segment file. */
@@ -76,7 +89,12 @@ export class Segment {
     for (const b of bufs) expected += b.length;
     const h = await this.file();
     const { bytesWritten } = await h.writev(bufs, position);
-    if (bytesWritten !== expected) throw new Error(`short write to ${this.logPath}: ${bytesWritten} of ${expected}`);
+    if (bytesWritten !== expected) {
+      // A short write without an error is the file system running out of space.
+      const err = new Error(`short write to ${this.logPath}: ${bytesWritten} of ${expected} bytes`) as NodeJS.ErrnoException;
+      err.code = 'ENOSPC';
+      throw err;
+    }
   }
 
   async datasync(): Promise<void> {
@@ -123,12 +141,14 @@ export class Segment {
         const hd = readHeader(buf, p);
         if (hd.length < BATCH_HEADER_BYTES || pos + p + hd.length > end) {
           damage = `batch at byte ${pos + p} ${hd.length < BATCH_HEADER_BYTES ? 'has a bad length' : 'runs past the end'}`;
+          pos += p;
           break outer;
         }
         if (p + hd.length > bytesRead) break; // finish it in the next (possibly larger) read
         const bad = checkBatch(buf, p, hd) ?? (hd.baseOffset !== next ? `offset ${hd.baseOffset}, expected ${next}` : null);
         if (bad !== null) {
           damage = `batch at byte ${pos + p}: ${bad}`;
+          pos += p;
           break outer;
         }
         if (this.createdAt === 0) this.createdAt = Date.now();
@@ -245,6 +265,7 @@ export class Segment {
   }
 
   async closeFile(): Promise<void> {
+    if (this.opening !== null) await this.opening.catch(() => undefined);
     const h = this.handle;
     this.handle = null;
     if (h !== null) await h.close();
