@@ -11,11 +11,14 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 
 import { LogError } from '../log/errors.js';
+import { PipelineConfigError, formatIssue } from '../pipeline/config.js';
 import { registerConsumeCommand } from './consume.js';
 import { CliError } from './errors.js';
 import { registerGroupCommands } from './groups.js';
 import { registerProduceCommand } from './produce.js';
 import { registerTopicCommands } from './topics.js';
+import { registerRunCommands, registerSchemaCommand } from './run.js';
+import { registerStatusCommand } from './status.js';
 
 export function buildProgram(): Command {
   const program = new Command('sluice')
@@ -34,6 +37,9 @@ export function buildProgram(): Command {
   registerProduceCommand(program);
   registerConsumeCommand(program);
   registerGroupCommands(program);
+  registerRunCommands(program);
+  registerSchemaCommand(program);
+  registerStatusCommand(program);
   return program;
 }
 
@@ -69,8 +75,12 @@ export function exitCodeFor(err: unknown): number {
 }
 
 export function formatError(err: unknown, verbose: boolean): string {
-  const coded = err instanceof LogError || err instanceof CliError;
+  const coded = err instanceof LogError || err instanceof CliError || err instanceof PipelineConfigError;
   const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof PipelineConfigError && !verbose) {
+    // One line per problem, each with its own file:line:column.
+    return `${err.issues.map((i) => `sluice: ${formatIssue(i)}`).join('\n')}\n`;
+  }
   let text = `sluice: ${oneLine(message)}`;
   if (!verbose) {
     // An error without a code is a bug or an unforeseen failure: point at the way to learn more.

@@ -1,0 +1,118 @@
+/**
+ * The connector SDK: the only module connectors import from core. A connector is a plain
+ * declaration (name, summary, JSON Schema of its config, delivery mode, factory); built-ins are
+ * listed in connectors/registry.ts.
+ */
+import type { JSONSchemaType } from 'ajv';
+
+export { writeFileAtomic, isErrno } from '../core/log/local/fs-util.js';
+
+/** A record as a source emits it and a sink receives it: the value is JSON. */
+export interface SourceRecord {
+  key?: string | null;
+  value: unknown;
+  headers?: Record<string, string>;
+  /** ms since the epoch; defaults to the time of the append. */
+  timestamp?: number;
+}
+
+export interface SourceBatch {
+  records: SourceRecord[];
+  /**
+   * JSON the source can resume from: after this batch is durable, reopening the source at this
+   * position must continue right after the batch's last record.
+   */
+  position: unknown;
+}
+
+export interface ConnectorContext {
+  /** The pipeline's name. */
+  pipeline: string;
+  /** The directory relative paths in the config are resolved against. */
+  baseDir: string;
+  /** Ends reads and waits when the runtime shuts down. */
+  signal: AbortSignal;
+  log: (level: 'info' | 'warn' | 'error', message: string) => void;
+}
+
+/**
+ * A source. Lifecycle, all calls from one task, never concurrently:
+ *   open(position)  — position is the last one committed with records, or undefined on first start.
+ *   read()          — the next batch, or null at the end of a finite input; it may wait (and
+ *                     must return null or throw once ctx.signal aborts).
+ *   ack(position)   — a batch up to this position is durable in the log (in order; for sources
+ *                     that confirm upstream, e.g. a replication slot).
+ *   close()         — release resources; no call follows.
+ */
+export interface Source {
+  open(position: unknown): Promise<void>;
+  read(): Promise<SourceBatch | null>;
+  ack?(position: unknown): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** How a sink makes its writes exactly-once (or says it cannot). */
+export type SinkDelivery =
+  /** Records and the sink's next offset are stored in one transaction in the target. */
+  | 'transactional'
+  /** Output is deterministic per (topic, partition, offset): a retry overwrites or truncates back. */
+  | 'idempotent'
+  /** Delivered, then committed; each delivery carries a stable idempotency key (topic/partition/offset). */
+  | 'at-least-once';
+
+export interface SinkRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  timestamp: number;
+  key: string | null;
+  /** The value, parsed from JSON on first access. */
+  readonly value: unknown;
+  /** The value's stored bytes (JSON text): sinks that write JSON use these as they are. */
+  readonly raw: Buffer;
+  headers: Readonly<Record<string, string>>;
+}
+
+export interface SinkBatch {
+  topic: string;
+  partition: number;
+  /** In offset order, contiguous. */
+  records: SinkRecord[];
+  /** Offset after the last record. */
+  nextOffset: number;
+}
+
+/**
+ * A sink. Lifecycle: open() once; then write() called with batches of one partition at a time,
+ * in offset order per partition, never concurrently; close() last.
+ * For 'transactional' and 'idempotent' sinks, `committedOffset` returns the sink's own record of
+ * where each partition's output ends; it wins over the log's group offsets on start.
+ */
+export interface Sink {
+  open(): Promise<void>;
+  committedOffset?(topic: string, partition: number): Promise<number | undefined>;
+  write(batch: SinkBatch): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface SourceDeclaration<C = Record<string, unknown>> {
+  kind: 'source';
+  type: string;
+  summary: string;
+  /** JSON Schema of the connector's config (without the `type` key, which the runtime adds). */
+  schema: JSONSchemaType<C> | Record<string, unknown>;
+  /** Whether re-reading from a committed position gives exactly the same records. */
+  replayable: boolean;
+  create(config: C, ctx: ConnectorContext): Source;
+}
+
+export interface SinkDeclaration<C = Record<string, unknown>> {
+  kind: 'sink';
+  type: string;
+  summary: string;
+  schema: JSONSchemaType<C> | Record<string, unknown>;
+  delivery: SinkDelivery;
+  /** Said in `sluice validate` next to the guarantee, e.g. how receivers deduplicate. */
+  deliveryNote?: string;
+  create(config: C, ctx: ConnectorContext): Sink;
+}

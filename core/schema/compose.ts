@@ -1,0 +1,104 @@
+/**
+ * Composes the JSON Schema of pipelines.yaml from the connectors' own config schemas, so each
+ * connector's schema is written once. schemas/pipelines.schema.json is this function's output
+ * (`npm run schema` rewrites it; a test checks it is current).
+ */
+import type { SinkDeclaration, SourceDeclaration } from '../../connectors/sdk.js';
+
+type Schema = Record<string, unknown>;
+
+const SIZE = { description: 'bytes, or a size like 512MiB / 10GiB', oneOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: '^\\s*\\d+(\\.\\d+)?\\s*[a-zA-Z]*\\s*$' }] };
+const DURATION = { description: 'milliseconds, or a duration like 30s / 12h / 7d', oneOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: '^\\s*(\\d+(\\.\\d+)?(ms|s|m|h|d|w))+\\s*$' }] };
+
+/** A connector's schema with its `type` key added, selected by `if type == X`. */
+function variants(decls: readonly { type: string; schema: unknown; summary: string }[]): Schema {
+  return {
+    type: 'object',
+    required: ['type'],
+    properties: {
+      type: { enum: decls.map((d) => d.type), description: decls.map((d) => `${d.type}: ${d.summary}`).join('; ') },
+    },
+    allOf: decls.map((d) => {
+      const s = d.schema as Schema;
+      return {
+        if: { properties: { type: { const: d.type } }, required: ['type'] },
+        then: { ...s, properties: { type: { const: d.type }, ...(s.properties as Schema) } },
+      };
+    }),
+  };
+}
+
+export function composePipelinesSchema(
+  sources: readonly SourceDeclaration<never>[],
+  sinks: readonly SinkDeclaration<never>[],
+  transformSchema: Schema,
+): Schema {
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: 'https://sluice.dev/schemas/pipelines.schema.json',
+    title: 'Sluice pipelines file',
+    type: 'object',
+    additionalProperties: false,
+    required: ['version', 'pipelines'],
+    properties: {
+      version: { const: 1 },
+      log: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          backend: { enum: ['local'], default: 'local', description: 'local: the embedded log in data_dir' },
+          data_dir: { type: 'string', minLength: 1, default: './data' },
+          acks: {
+            enum: ['durable', 'written'],
+            default: 'durable',
+            description: 'durable: fsync before a batch counts as committed; written: survives a killed process, not a power cut',
+          },
+          segment_bytes: SIZE,
+          retention_check: { type: 'string', description: 'node-cron expression for retention sweeps', default: '* * * * *' },
+        },
+      },
+      admin: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { listen: { type: 'string', description: 'host:port of the admin HTTP server; port 0 picks a free one' } },
+      },
+      topics: {
+        type: 'object',
+        additionalProperties: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            partitions: { type: 'integer', minimum: 1, maximum: 10000, default: 1 },
+            retention: {
+              type: 'object',
+              additionalProperties: false,
+              properties: { max_age: DURATION, max_bytes: SIZE },
+            },
+            schema: { type: 'string', description: 'path of a JSON Schema every record value must match' },
+            on_invalid: { enum: ['dlq', 'reject', 'drop'], default: 'dlq' },
+          },
+        },
+      },
+      pipelines: {
+        type: 'object',
+        minProperties: 1,
+        additionalProperties: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['topic'],
+          properties: {
+            source: variants(sources),
+            transforms: { type: 'array', items: transformSchema },
+            topic: { type: 'string', minLength: 1, description: 'target topic; may be a template like cdc.{{ source.table }}' },
+            key: { type: 'string', description: 'record key template, e.g. "{{ host }}"' },
+            delivery: {
+              enum: ['exactly_once', 'at_least_once'],
+              description: 'exactly_once: refuse to start unless every hop gives it',
+            },
+            sinks: { type: 'object', additionalProperties: variants(sinks) },
+          },
+        },
+      },
+    },
+  };
+}
