@@ -2,7 +2,7 @@
  * The crash suite: a child `sluice run` (generate → topic → file sink) is SIGKILLed at random
  * moments, restarted each time, and at the end the sink must hold every generated record exactly
  * once. CI runs SLUICE_CRASH_RUNS=20 (the default); the soak mode is e.g.
- *   SLUICE_CRASH_RUNS=500 SLUICE_CRASH_RECORDS=2000000 npx vitest run test/crash
+ *   SLUICE_CRASH_RUNS=500 SLUICE_CRASH_RECORDS=1000000 SLUICE_CRASH_RATE=20000 npx vitest run test/crash
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -12,7 +12,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 const MAIN = join(process.cwd(), 'dist/core/cli/main.js');
 const RUNS = Number(process.env.SLUICE_CRASH_RUNS ?? 20);
-const RECORDS = Number(process.env.SLUICE_CRASH_RECORDS ?? 60_000);
+const RECORDS = Number(process.env.SLUICE_CRASH_RECORDS ?? 40_000);
+// Paced so that every run is cut off mid-stream; the soak mode can raise it.
+const RATE = Number(process.env.SLUICE_CRASH_RATE ?? 4_000);
 
 function config(count: number): string {
   return `version: 1
@@ -22,7 +24,7 @@ topics:
   events: { partitions: 3 }
 pipelines:
   gen:
-    source: { type: generate, count: ${count}, seed: 7, batch_size: 250 }
+    source: { type: generate, count: ${count}, seed: 7, batch_size: 250, rate_per_sec: ${RATE} }
     topic: events
     key: "{{ service }}"
     sinks:
@@ -76,7 +78,7 @@ describe('crash: sluice run killed with SIGKILL at random moments', () => {
     const progress: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       const run = start(dir);
-      await new Promise((r) => setTimeout(r, 100 + Math.random() * 900));
+      await new Promise((r) => setTimeout(r, 200 + Math.random() * 1300));
       run.child.kill('SIGKILL');
       const { signal, code } = await run.exited;
       if (signal === 'SIGKILL') kills++;

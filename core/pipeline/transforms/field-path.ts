@@ -15,7 +15,7 @@ export interface FieldPath {
 }
 
 /** The JSON Schema pattern of a field path (what parseFieldPath accepts). */
-export const FIELD_PATH_PATTERN = '^(?:[^.\\\\]|\\\\.)+(?:\\.(?:[^.\\\\]|\\\\.)+)*$';
+export const FIELD_PATH_PATTERN = '^(?:[^.\\\\]|\\\\[.\\\\])+(?:\\.(?:[^.\\\\]|\\\\[.\\\\])+)*$';
 
 const INDEX = /^(?:0|[1-9][0-9]{0,8})$/;
 

@@ -40,11 +40,35 @@ const CARD = /(?<!\d[ -]?)\d(?:[ -]?\d){12,18}(?!\d)/g;
 // Luhn alone, one in ten 13-digit millisecond timestamps would be taken for a card.
 const CARD_PREFIX = /^(?:4|5[1-5]|2[2-7]|3[0478]|3[56]|6(?:011|5|4[4-9]|2))/;
 
+const BEARER_HINT = /bearer\s/i;
+
+/** Whether the text has 13 digits in a row, allowing single spaces or dashes between them. */
+function mayHoldCard(text: string): boolean {
+  if (text.length < 13) return false;
+  let run = 0;
+  let afterSeparator = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (++run >= 13) return true;
+      afterSeparator = false;
+    } else if ((c === 32 || c === 45) && run > 0 && !afterSeparator) {
+      afterSeparator = true;
+    } else {
+      run = 0;
+      afterSeparator = false;
+    }
+  }
+  return false;
+}
+
+// Each redactor first checks cheaply whether a match is possible: replace() with a global regex
+// costs far more than a test(), and most strings hold nothing to redact.
 const BUILT_IN: Record<string, Redactor> = {
   email: (text, r) => (text.includes('@') ? text.replace(EMAIL, r) : text),
-  bearer_token: (text, r) => text.replace(BEARER, (_m, prefix: string) => prefix + r),
+  bearer_token: (text, r) => (BEARER_HINT.test(text) ? text.replace(BEARER, (_m, prefix: string) => prefix + r) : text),
   credit_card: (text, r) =>
-    text.replace(CARD, (m) => {
+    !mayHoldCard(text) ? text : text.replace(CARD, (m) => {
       const digits = m.replace(/[ -]/g, '');
       return CARD_PREFIX.test(digits) && luhnValid(digits) ? r : m;
     }),

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Draft } from '../../../core/pipeline/transforms/draft.js';
-import { getPath, parseFieldPath } from '../../../core/pipeline/transforms/field-path.js';
+import { FIELD_PATH_PATTERN, getPath, parseFieldPath } from '../../../core/pipeline/transforms/field-path.js';
 import { deepFreeze, event } from './helpers.js';
 
 describe('parseFieldPath', () => {
@@ -93,5 +93,23 @@ describe('Draft', () => {
     expect(draft.delete(parseFieldPath('a.c'))).toBe(false);
     expect(draft.delete(parseFieldPath('a.b.c'))).toBe(false);
     expect(draft.event.value).toBe(value);
+  });
+});
+
+describe('FIELD_PATH_PATTERN', () => {
+  it('accepts exactly what parseFieldPath accepts', () => {
+    const re = new RegExp(FIELD_PATH_PATTERN, 'u');
+    fc.assert(
+      fc.property(fc.stringMatching(/^[a-z.\\]{0,8}$/), (text) => {
+        let parses = true;
+        try {
+          parseFieldPath(text);
+        } catch {
+          parses = false;
+        }
+        expect(re.test(text)).toBe(parses);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

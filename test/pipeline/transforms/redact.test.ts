@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { luhnValid } from '../../../core/pipeline/transforms/redact.js';
 import { compileTransforms } from '../../../core/pipeline/transforms/index.js';
@@ -75,6 +76,33 @@ describe('redact', () => {
   it('rejects bad regexes and regexes matching nothing', () => {
     expect(configError([{ type: 'redact', patterns: ['email', '(unclosed'] }])).toMatchObject({ path: '/0/patterns/1', code: 'SLUICE_BAD_TRANSFORM' });
     expect(configError([{ type: 'redact', patterns: ['a*'] }])).toMatchObject({ path: '/0/patterns/0', message: expect.stringContaining('empty string') });
+  });
+});
+
+/** Appends the Luhn check digit. */
+function withCheckDigit(body: string): string {
+  for (let d = 0; d <= 9; d++) if (luhnValid(body + d)) return body + d;
+  throw new Error('unreachable');
+}
+
+describe('redact credit_card (property)', () => {
+  const card = fc
+    .tuple(fc.constantFrom('4', '51', '55', '37', '6011', '2221'), fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 12, maxLength: 14 }))
+    .map(([prefix, digits]) => withCheckDigit((prefix + digits.join('')).slice(0, 15)));
+  const grouped = fc.tuple(card, fc.constantFrom('', ' ', '-')).map(([n, sep]) => n.replace(/(\d{4})(?=\d)/g, `$1${sep}`));
+  const around = fc.stringMatching(/^[a-z :=,]{0,12}$/);
+  const redact = compileTransforms([{ type: 'redact', patterns: ['credit_card'] }]);
+
+  it('redacts every Luhn-valid card number, however it is grouped and wherever it is', () => {
+    fc.assert(
+      fc.property(around, grouped, around, (before, number, after) => {
+        const text = `${before}${before === '' ? '' : ' '}${number}${after === '' ? '' : ' '}${after}`;
+        const [out] = redact(event({ m: text }));
+        expect((out!.value as { m: string }).m).not.toContain(number);
+        expect((out!.value as { m: string }).m).toContain(R);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 
