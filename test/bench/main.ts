@@ -3,9 +3,11 @@
  * Figures go to docs/performance.md by hand, with the command and the machine.
  */
 import { benchLog } from './log.js';
+import { benchPipeline } from './pipeline.js';
 
 const benches: Record<string, (args: string[]) => Promise<string[]>> = {
   log: benchLog,
+  pipeline: benchPipeline,
 };
 
 async function main(): Promise<void> {
