@@ -6,6 +6,8 @@
 import type { JSONSchemaType } from 'ajv';
 
 export { writeFileAtomic, isErrno } from '../core/log/local/fs-util.js';
+export type { PipelineEvent } from '../core/pipeline/transforms/types.js';
+import type { PipelineEvent } from '../core/pipeline/transforms/types.js';
 
 /** A record as a source emits it and a sink receives it: the value is JSON. */
 export interface SourceRecord {
@@ -104,6 +106,28 @@ export interface SourceDeclaration<C = Record<string, unknown>> {
   /** Whether re-reading from a committed position gives exactly the same records. */
   replayable: boolean;
   create(config: C, ctx: ConnectorContext): Source;
+}
+
+/**
+ * A custom transform: `create` compiles its config once; the function it returns runs for every
+ * event and returns the events that go on ([] drops it). It must not mutate its input.
+ */
+export interface TransformDeclaration<C = Record<string, unknown>> {
+  kind: 'transform';
+  type: string;
+  summary: string;
+  schema: JSONSchemaType<C> | Record<string, unknown>;
+  create(config: C): (event: PipelineEvent) => PipelineEvent[];
+}
+
+/**
+ * What a plugin module (named under `plugins:` in pipelines.yaml) exports: any of these lists.
+ * Its connectors and transforms are used exactly like the built-ins.
+ */
+export interface PluginModule {
+  sources?: readonly SourceDeclaration<never>[];
+  sinks?: readonly SinkDeclaration<never>[];
+  transforms?: readonly TransformDeclaration<never>[];
 }
 
 export interface SinkDeclaration<C = Record<string, unknown>> {

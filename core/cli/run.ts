@@ -73,7 +73,7 @@ async function run(options: RunOptions): Promise<number> {
     process.once('SIGINT', () => resolveSignal('SIGINT'));
     process.once('SIGTERM', () => resolveSignal('SIGTERM'));
   });
-  const { config, guarantees } = await loadAndCheck(options.config, REGISTRY);
+  const { config, guarantees, registry } = await loadAndCheck(options.config, REGISTRY);
   const log = await openLocalLog({
     dir: config.log.dataDir,
     defaultAcks: config.log.acks,
@@ -84,8 +84,9 @@ async function run(options: RunOptions): Promise<number> {
   const metrics = new Metrics();
   const runtime = new PipelineRuntime(config, {
     log,
-    sources: REGISTRY.sources,
-    sinks: REGISTRY.sinks,
+    sources: registry.sources,
+    sinks: registry.sinks,
+    transforms: registry.transforms ?? [],
     metrics,
     logger: { info: (m) => logger.info(m), warn: (m) => logger.warn(m), error: (m) => logger.error(m) },
   });

@@ -24,10 +24,11 @@ import type {
   Source,
   SourceDeclaration,
   SourceRecord,
+  TransformDeclaration,
 } from '../../connectors/sdk.js';
 import type { PipelineSpec, PipelinesConfig, TopicSpec } from './config.js';
-import { compileTransforms } from './transforms/index.js';
-import type { PipelineEvent, TransformFn, TransformSpec } from './transforms/index.js';
+import { compileChain } from './chain.js';
+import type { PipelineEvent, TransformFn } from './transforms/index.js';
 import { compileTemplate } from './template.js';
 import { RESTART_RETRY, SINK_RETRY, backoffDelay, retry, sleep } from './retry.js';
 import type { Metrics } from '../admin/metrics.js';
@@ -42,6 +43,8 @@ export interface RuntimeDeps {
   log: Log;
   sources: readonly SourceDeclaration<never>[];
   sinks: readonly SinkDeclaration<never>[];
+  /** Custom transforms (from plugins); built-ins need no declaration. */
+  transforms?: readonly TransformDeclaration<never>[];
   logger: RuntimeLogger;
   metrics?: Metrics;
   /** Appends in flight per source (positions still commit in order). Default 4. */
@@ -128,7 +131,7 @@ export class PipelineRuntime {
           recordsOut: 0,
           offsets: new Map(),
         })),
-        transform: compileTransforms(spec.transforms as unknown as TransformSpec[]),
+        transform: compileChain(spec.transforms, this.deps.transforms ?? []),
         topicTemplate: compileTemplate(spec.topic),
         keyTemplate: spec.key === undefined ? null : compileTemplate(spec.key),
         topicPattern: templatePattern(spec.topic),
@@ -314,6 +317,7 @@ export class PipelineRuntime {
     const wake = new AbortController();
     const onStop = (): void => wake.abort();
     signal.addEventListener('abort', onStop, { once: true });
+    this.drainSignal.signal.addEventListener('abort', onStop, { once: true });
     try {
       // Partitions of every topic this pipeline's sinks read; new routed topics are picked up.
       while (failure === null) {
@@ -338,6 +342,7 @@ export class PipelineRuntime {
       if (failure !== null) throw failure;
     } finally {
       signal.removeEventListener('abort', onStop);
+      this.drainSignal.signal.removeEventListener('abort', onStop);
       await Promise.allSettled(loops.values());
       await sink.close();
     }

@@ -4,33 +4,82 @@
  */
 import { readFile } from 'node:fs/promises';
 import { recordAjv } from '../schema/record-ajv.js';
-import type { SinkDeclaration, SourceDeclaration } from '../../connectors/sdk.js';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseDocument } from 'yaml';
+import type { PluginModule, SinkDeclaration, SourceDeclaration, TransformDeclaration } from '../../connectors/sdk.js';
 import { composePipelinesSchema } from '../schema/compose.js';
 import { transformSchema } from './transforms/index.js';
-import { compileTransforms } from './transforms/index.js';
-import type { TransformSpec } from './transforms/index.js';
+import { compileChain } from './chain.js';
 import { loadPipelinesFile, PipelineConfigError, type ConfigIssue, type PipelinesConfig } from './config.js';
 import { deliveryGuarantee, type Guarantee } from './delivery.js';
 
 export interface Registry {
   sources: readonly SourceDeclaration<never>[];
   sinks: readonly SinkDeclaration<never>[];
+  transforms?: readonly TransformDeclaration<never>[];
 }
 
 export function pipelinesSchema(registry: Registry): Record<string, unknown> {
-  return composePipelinesSchema(registry.sources, registry.sinks, transformSchema);
+  return composePipelinesSchema(registry.sources, registry.sinks, transformSchema, registry.transforms ?? []);
 }
 
 export interface CheckedConfig {
   config: PipelinesConfig;
   guarantees: Guarantee[];
+  /** The built-ins plus what the file's `plugins:` modules declare. */
+  registry: Registry;
+}
+
+/**
+ * Imports the modules a pipelines file names under `plugins:` and adds their declarations to the
+ * registry. A type that is already taken, or a module that cannot be loaded, is a config error.
+ */
+export async function withPlugins(file: string, base: Registry): Promise<Registry> {
+  let paths: unknown;
+  try {
+    paths = parseDocument(await readFile(file, 'utf8')).toJS()?.plugins;
+  } catch {
+    return base; // unreadable or malformed: the full load reports it with positions
+  }
+  if (!Array.isArray(paths) || paths.length === 0) return base;
+  const sources = [...base.sources];
+  const sinks = [...base.sinks];
+  const transforms = [...(base.transforms ?? [])];
+  const issues: ConfigIssue[] = [];
+  for (const [i, p] of paths.entries()) {
+    if (typeof p !== 'string') continue;
+    const where = `plugins.${i}`;
+    let mod: PluginModule;
+    try {
+      mod = (await import(pathToFileURL(resolve(dirname(resolve(file)), p)).href)) as PluginModule;
+    } catch (err) {
+      issues.push({ file, line: 1, column: 1, path: where, message: `cannot load plugin ${p}: ${(err as Error).message}` });
+      continue;
+    }
+    const add = <T extends { type: string; kind: string }>(list: T[], decls: readonly T[] | undefined, kind: string): void => {
+      for (const d of decls ?? []) {
+        if (d?.kind !== kind || typeof d.type !== 'string') {
+          issues.push({ file, line: 1, column: 1, path: where, message: `plugin ${p}: an entry of its ${kind}s is not a ${kind} declaration` });
+        } else if (list.some((x) => x.type === d.type)) {
+          issues.push({ file, line: 1, column: 1, path: where, message: `plugin ${p}: ${kind} type "${d.type}" is already taken` });
+        } else list.push(d);
+      }
+    };
+    add(sources, mod.sources, 'source');
+    add(sinks, mod.sinks, 'sink');
+    add(transforms, mod.transforms, 'transform');
+  }
+  if (issues.length > 0) throw new PipelineConfigError(await locate(file, issues));
+  return { sources, sinks, transforms };
 }
 
 /**
  * Loads and checks a pipelines file: schema, record schemas that must compile, transforms that
  * must compile, and pipelines that demand exactly-once from a hop that cannot give it.
  */
-export async function loadAndCheck(file: string, registry: Registry): Promise<CheckedConfig> {
+export async function loadAndCheck(file: string, builtins: Registry): Promise<CheckedConfig> {
+  const registry = await withPlugins(file, builtins);
   const config = await loadPipelinesFile(file, pipelinesSchema(registry));
   const issues: ConfigIssue[] = [];
   const issue = (path: string, message: string, hint?: string): void => {
@@ -48,7 +97,7 @@ export async function loadAndCheck(file: string, registry: Registry): Promise<Ch
   const guarantees: Guarantee[] = [];
   for (const p of config.pipelines) {
     try {
-      compileTransforms(p.transforms as unknown as TransformSpec[]);
+      compileChain(p.transforms, registry.transforms ?? []);
     } catch (err) {
       issue(`pipelines.${p.name}.transforms`, (err as Error).message);
     }
@@ -59,18 +108,24 @@ export async function loadAndCheck(file: string, registry: Registry): Promise<Ch
     }
   }
   if (issues.length > 0) throw new PipelineConfigError(await locate(file, issues));
-  return { config, guarantees };
+  return { config, guarantees, registry };
 }
 
 /** Points issues found after parsing at the line of their key path. */
 async function locate(file: string, issues: ConfigIssue[]): Promise<ConfigIssue[]> {
-  const { LineCounter, parseDocument, isMap, isPair, isScalar } = await import('yaml');
+  const { LineCounter, isMap, isPair, isScalar, isSeq } = await import('yaml');
   const lc = new LineCounter();
   const doc = parseDocument(await readFile(file, 'utf8'), { lineCounter: lc });
   return issues.map((i) => {
     let node: unknown = doc.contents;
     let offset = 0;
     for (const seg of i.path.split('.')) {
+      if (isSeq(node)) {
+        const item = node.items[Number(seg)] as { range?: [number] } | undefined;
+        offset = item?.range?.[0] ?? offset;
+        node = item;
+        continue;
+      }
       if (!isMap(node)) break;
       const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === seg);
       if (pair === undefined) break;

@@ -3,7 +3,7 @@
  * connector's schema is written once. schemas/pipelines.schema.json is this function's output
  * (`npm run schema` rewrites it; a test checks it is current).
  */
-import type { SinkDeclaration, SourceDeclaration } from '../../connectors/sdk.js';
+import type { SinkDeclaration, SourceDeclaration, TransformDeclaration } from '../../connectors/sdk.js';
 
 type Schema = Record<string, unknown>;
 
@@ -32,7 +32,17 @@ export function composePipelinesSchema(
   sources: readonly SourceDeclaration<never>[],
   sinks: readonly SinkDeclaration<never>[],
   transformSchema: Schema,
+  customTransforms: readonly TransformDeclaration<never>[] = [],
 ): Schema {
+  // Custom transform types take their own schema; everything else is a built-in transform.
+  const transformItem =
+    customTransforms.length === 0
+      ? transformSchema
+      : {
+          if: { properties: { type: { enum: customTransforms.map((t) => t.type) } }, required: ['type'] },
+          then: variants(customTransforms),
+          else: transformSchema,
+        };
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
     $id: 'https://sluice.dev/schemas/pipelines.schema.json',
@@ -42,6 +52,11 @@ export function composePipelinesSchema(
     required: ['version', 'pipelines'],
     properties: {
       version: { const: 1 },
+      plugins: {
+        type: 'array',
+        items: { type: 'string', minLength: 1 },
+        description: 'JavaScript modules (paths relative to this file) exporting `sources`, `sinks` and/or `transforms` declarations',
+      },
       log: {
         type: 'object',
         additionalProperties: false,
@@ -88,7 +103,7 @@ export function composePipelinesSchema(
           required: ['topic'],
           properties: {
             source: variants(sources),
-            transforms: { type: 'array', items: transformSchema },
+            transforms: { type: 'array', items: transformItem },
             topic: { type: 'string', minLength: 1, description: 'target topic; may be a template like cdc.{{ source.table }}' },
             key: { type: 'string', description: 'record key template, e.g. "{{ host }}"' },
             delivery: {
