@@ -287,14 +287,7 @@ class Output {
   }
 }
 
-interface ConsumeCommandOptions extends LogLocationOptions {
-  from?: OffsetSpec;
-  group?: string;
-  partition?: number;
-  follow?: boolean;
-  limit?: number;
-  envelope?: boolean;
-}
+interface ConsumeCommandOptions extends LogLocationOptions, Omit<ConsumeOptions, 'signal'> {}
 
 export function registerConsumeCommand(program: Command): void {
   addLogOptions(

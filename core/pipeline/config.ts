@@ -275,24 +275,20 @@ function normalise(raw: RawFile, file: string, baseDir: string, doc: Document, l
     const { line, column } = position(lc, nodeAt(doc, segs)?.range?.[0] ?? 0);
     issues.push(hint === undefined ? { file, line, column, path: segs.join('.'), message } : { file, line, column, path: segs.join('.'), message, hint });
   };
-  const size = (v: number | string | undefined, segs: string[]): number | undefined => {
-    if (v === undefined) return undefined;
-    try {
-      return typeof v === 'number' ? v : parseBytes(v);
-    } catch (err) {
-      at(segs, (err as Error).message);
-      return undefined;
-    }
-  };
-  const duration = (v: number | string | undefined, segs: string[]): number | undefined => {
-    if (v === undefined) return undefined;
-    try {
-      return typeof v === 'number' ? v : parseDuration(v);
-    } catch (err) {
-      at(segs, (err as Error).message);
-      return undefined;
-    }
-  };
+  /** A number as it is, or text through `parse`; a parse error is reported at the key. */
+  const quantity =
+    (parse: (text: string) => number) =>
+    (v: number | string | undefined, segs: string[]): number | undefined => {
+      if (v === undefined) return undefined;
+      try {
+        return typeof v === 'number' ? v : parse(v);
+      } catch (err) {
+        at(segs, (err as Error).message);
+        return undefined;
+      }
+    };
+  const size = quantity(parseBytes);
+  const duration = quantity(parseDuration);
   const topics = new Map<string, TopicSpec>();
   for (const [name, t] of Object.entries(raw.topics ?? {})) {
     const retention: RetentionConfig = {};
