@@ -111,6 +111,8 @@ interface WrittenCycle {
   error?: unknown;
 }
 
+/** Cycles whose writes may be out while earlier cycles wait for their fsyncs and commit records. */
+const PIPELINE_DEPTH = 2;
 const COMMIT_LOG_COMPACT_BYTES = 8 * 1024 * 1024;
 const DEFAULT_READ_BYTES = 1024 * 1024;
 const MAX_SEGMENT_BYTES = 2 ** 31;
@@ -482,11 +484,12 @@ export class LocalLog implements Log {
 
   private kick(): void {
     if (this.flushing !== null) return;
-    // Cycles are pipelined one deep: the next cycle's writes go to the OS while the previous
-    // cycle waits for its fsyncs and commit record. Commits stay strictly in order.
+    // Cycles are pipelined: a cycle's writes go to the OS while earlier cycles wait for their
+    // fsyncs and commit records (up to PIPELINE_DEPTH of them). Commits stay strictly in order.
     const run = async (): Promise<void> => {
       if (this.o.lingerMs > 0) await new Promise((r) => setTimeout(r, this.o.lingerMs));
       let previous: Promise<void> = Promise.resolve();
+      const pending: Promise<void>[] = [];
       for (;;) {
         if (this.queue.length === 0) {
           // Appends that arrive while the last commit settles must not be stranded.
@@ -496,16 +499,18 @@ export class LocalLog implements Log {
         const ops = this.queue;
         this.queue = [];
         const written = await this.writePhase(ops);
-        await previous;
-        if (written === null) {
-          previous = Promise.resolve();
-        } else if (written.error !== undefined) {
-          // Undone only now that the previous cycle has settled and the committed point is final.
+        if (written === null) continue;
+        if (written.error !== undefined) {
+          // Undone only once the earlier cycles have settled and the committed point is final.
+          await previous;
           await this.undo(written.points.keys(), written, written.error);
-          previous = Promise.resolve();
-        } else {
-          previous = this.commitPhase(written);
+          continue;
         }
+        // Commit phases run one after another, in order (commitPhase never rejects).
+        const commit = previous.then(() => this.commitPhase(written));
+        previous = commit;
+        pending.push(commit);
+        if (pending.length >= PIPELINE_DEPTH) await pending.shift();
       }
       this.flushing = null;
     };
