@@ -9,7 +9,23 @@ class StdoutSink implements Sink {
   async write(batch: SinkBatch): Promise<void> {
     const parts: Buffer[] = [];
     for (const r of batch.records) parts.push(r.raw, NEWLINE);
-    if (!process.stdout.write(Buffer.concat(parts))) await new Promise((r) => process.stdout.once('drain', r));
+    if (!process.stdout.write(Buffer.concat(parts))) {
+      // A closed pipe (`| head`) never drains: fail the write instead of waiting forever.
+      await new Promise<void>((resolve, reject) => {
+        const done = (err?: Error): void => {
+          process.stdout.off('drain', onDrain);
+          process.stdout.off('error', done);
+          process.stdout.off('close', onClose);
+          if (err) reject(err);
+          else resolve();
+        };
+        const onDrain = (): void => done();
+        const onClose = (): void => done(new Error('stdout was closed'));
+        process.stdout.once('drain', onDrain);
+        process.stdout.once('error', done);
+        process.stdout.once('close', onClose);
+      });
+    }
   }
 
   async close(): Promise<void> {}

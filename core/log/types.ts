@@ -84,6 +84,12 @@ export interface AppendOptions {
   acks?: Acks;
   /** Committed atomically with the records: after a crash both are there or neither. */
   checkpoint?: SourceCheckpoint;
+  /**
+   * Appends that share a chain id commit in order, and once one of them fails every later one
+   * of the chain fails too (until a new chain id is used). A source keeping several appends in
+   * flight uses this so a later checkpoint can never commit past a batch that was not stored.
+   */
+  chain?: string;
 }
 
 export interface AppendEntry {

@@ -103,16 +103,28 @@ export async function loadPipelinesFile(
   schema: Record<string, unknown>,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<PipelinesConfig> {
+  const { config, issues } = await readPipelinesFile(file, schema, env);
+  if (issues.length > 0 || config === null) throw new PipelineConfigError(issues);
+  return config;
+}
+
+/**
+ * Like loadPipelinesFile, but returns the problems instead of throwing, with the config as far
+ * as it could be made (null when the file is not even YAML), so later checks can add theirs.
+ */
+export async function readPipelinesFile(
+  file: string,
+  schema: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ config: PipelinesConfig | null; issues: ConfigIssue[] }> {
   const abs = resolve(file);
   let text: string;
   try {
     text = await readFile(abs, 'utf8');
   } catch (err) {
-    throw new PipelineConfigError([
-      { file, line: 1, column: 1, path: '', message: `cannot read the file: ${(err as Error).message}` },
-    ]);
+    return { config: null, issues: [{ file, line: 1, column: 1, path: '', message: `cannot read the file: ${(err as Error).message}` }] };
   }
-  return parsePipelines(text, file, dirname(abs), schema, env);
+  return checkPipelines(text, file, dirname(abs), schema, env);
 }
 
 export function parsePipelines(
@@ -122,6 +134,18 @@ export function parsePipelines(
   schema: Record<string, unknown>,
   env: NodeJS.ProcessEnv = process.env,
 ): PipelinesConfig {
+  const { config, issues } = checkPipelines(text, file, baseDir, schema, env);
+  if (issues.length > 0 || config === null) throw new PipelineConfigError(issues);
+  return config;
+}
+
+function checkPipelines(
+  text: string,
+  file: string,
+  baseDir: string,
+  schema: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): { config: PipelinesConfig | null; issues: ConfigIssue[] } {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const issues: ConfigIssue[] = [];
@@ -129,11 +153,11 @@ export function parsePipelines(
     const { line, column } = position(lc, e.pos[0]);
     issues.push({ file, line, column, path: '', message: `YAML: ${e.message.split('\n')[0]}` });
   }
-  if (issues.length > 0) throw new PipelineConfigError(issues);
+  if (issues.length > 0) return { config: null, issues };
 
   // ${VAR} substitution in scalar strings, keeping each scalar's position for errors.
   visit(doc, {
-    Scalar(_key, node) {
+    Scalar(_key, node, ancestors) {
       if (typeof node.value !== 'string' || !node.value.includes('${')) return;
       node.value = node.value.replace(ENV_RE, (_m, name: string, fallback: string | undefined) => {
         const v = env[name];
@@ -144,7 +168,7 @@ export function parsePipelines(
           file,
           line,
           column,
-          path: '',
+          path: keyPath(ancestors, node),
           message: `environment variable ${name} is not set`,
           hint: `set it, or give a default: \${${name}:-value}`,
         });
@@ -158,13 +182,35 @@ export function parsePipelines(
   if (!validate(data)) {
     for (const e of relevantErrors(validate.errors ?? [])) issues.push(toIssue(e, doc, lc, file));
   }
-  if (issues.length > 0) throw new PipelineConfigError(dedupe(issues));
-  return normalise(data as RawFile, file, baseDir, doc, lc);
+  // Even with schema errors, make what can be made, so sizes, record schemas and transforms
+  // are checked in the same run and every problem is reported at once.
+  let config: PipelinesConfig | null = null;
+  try {
+    config = normalise(data as RawFile, file, baseDir, doc, lc, issues);
+  } catch {
+    config = null; // too malformed to go on; the schema errors say why
+  }
+  return { config, issues: dedupe(issues) };
+}
+
+/** The dotted key path of a node from its ancestors (pairs give keys, sequences indexes). */
+function keyPath(ancestors: readonly unknown[], node: unknown): string {
+  const segs: string[] = [];
+  for (let i = 0; i < ancestors.length; i++) {
+    const a = ancestors[i];
+    const child = i + 1 < ancestors.length ? ancestors[i + 1] : node;
+    if (isPair(a) && isScalar(a.key) && a.key !== child) segs.push(String(a.key.value));
+    else if (isSeq(a)) segs.push(String(a.items.indexOf(child as never)));
+  }
+  return segs.join('.');
 }
 
 /** Drops the "must match then schema" wrappers ajv adds around the real errors. */
 function relevantErrors(errors: ErrorObject[]): ErrorObject[] {
-  return errors.filter((e) => e.keyword !== 'if' && !(e.keyword === 'oneOf' && errors.some((o) => o !== e && o.instancePath === e.instancePath && o.keyword !== 'oneOf')));
+  // A failed oneOf over plain alternatives (a number or a text like 7d) says it best in one line,
+  // with its description as the hint; its branches' errors at the same place are noise.
+  const oneOfAt = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
+  return errors.filter((e) => e.keyword !== 'if' && (e.keyword === 'oneOf' || !oneOfAt.has(e.instancePath)));
 }
 
 function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
@@ -269,8 +315,7 @@ interface RawFile {
   >;
 }
 
-function normalise(raw: RawFile, file: string, baseDir: string, doc: Document, lc: LineCounter): PipelinesConfig {
-  const issues: ConfigIssue[] = [];
+function normalise(raw: RawFile, file: string, baseDir: string, doc: Document, lc: LineCounter, issues: ConfigIssue[]): PipelinesConfig {
   const at = (segs: string[], message: string, hint?: string): void => {
     const { line, column } = position(lc, nodeAt(doc, segs)?.range?.[0] ?? 0);
     issues.push(hint === undefined ? { file, line, column, path: segs.join('.'), message } : { file, line, column, path: segs.join('.'), message, hint });
@@ -280,6 +325,7 @@ function normalise(raw: RawFile, file: string, baseDir: string, doc: Document, l
     (parse: (text: string) => number) =>
     (v: number | string | undefined, segs: string[]): number | undefined => {
       if (v === undefined) return undefined;
+      if (issues.some((i) => i.path === segs.join('.'))) return undefined; // the schema said it already
       try {
         return typeof v === 'number' ? v : parse(v);
       } catch (err) {
@@ -324,7 +370,6 @@ function normalise(raw: RawFile, file: string, baseDir: string, doc: Document, l
   }
   const log = raw.log ?? {};
   const segmentBytes = size(log.segment_bytes, ['log', 'segment_bytes']);
-  if (issues.length > 0) throw new PipelineConfigError(issues);
   return {
     file,
     baseDir,

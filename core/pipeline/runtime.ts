@@ -89,6 +89,13 @@ export function templatePattern(template: string): RegExp {
 
 const DLQ_SUFFIX = '.dlq';
 
+/** The topics a pipeline's sinks read: its `topic` and every topic a `route` transform names. */
+function topicsPattern(spec: PipelineSpec): RegExp {
+  const templates = [spec.topic];
+  for (const t of spec.transforms) if (t.type === 'route' && typeof t.topic === 'string') templates.push(t.topic);
+  return new RegExp(templates.map((t) => templatePattern(t).source).join('|'));
+}
+
 export class PipelineRuntime {
   private readonly pipelines: PipelineState[] = [];
   private readonly stopSources = new AbortController();
@@ -134,7 +141,7 @@ export class PipelineRuntime {
         transform: compileChain(spec.transforms, this.deps.transforms ?? []),
         topicTemplate: compileTemplate(spec.topic),
         keyTemplate: spec.key === undefined ? null : compileTemplate(spec.key),
-        topicPattern: templatePattern(spec.topic),
+        topicPattern: topicsPattern(spec),
       };
       if (!spec.topic.includes('{{')) await this.ensureTopic(spec.topic);
       this.pipelines.push(state);
@@ -225,12 +232,17 @@ export class PipelineRuntime {
     p.source!.position = position;
     const inFlight: Promise<void>[] = [];
     let acked: Promise<void> = Promise.resolve();
+    // A fresh chain per run: if one append fails, the ones behind it fail too, so no later
+    // checkpoint commits past the gap; the restart resumes at the last stored batch.
+    let failure: unknown = null;
+    const chain = `${id}#${Date.now()}-${Math.random().toString(36).slice(2)}`;
     try {
       while (!signal.aborted) {
         const batch = await source.read();
         if (batch === null) break;
+        if (failure !== null) throw failure;
         const entries = await this.prepare(p, batch.records);
-        const appended = log.appendAll(entries, { checkpoint: { source: id, position: batch.position }, acks: this.config.log.acks });
+        const appended = log.appendAll(entries, { checkpoint: { source: id, position: batch.position }, acks: this.config.log.acks, chain });
         const n = batch.records.length;
         // Acks go to the source in order, each after its batch is durable.
         acked = Promise.all([acked, appended]).then(async () => {
@@ -238,6 +250,9 @@ export class PipelineRuntime {
           p.source!.recordsIn += n;
           await source.ack?.(batch.position);
         });
+        // Awaited below; meanwhile a failure stops this loop before it issues another append.
+        appended.catch((err: unknown) => (failure ??= err));
+        acked.catch(() => undefined);
         inFlight.push(acked);
         if (inFlight.length >= this.maxInFlight) await inFlight.shift();
       }
@@ -426,6 +441,7 @@ export class PipelineRuntime {
       this.deps.metrics?.error(p.spec.name, 'sink');
       this.deps.logger.warn(`sink "${s.name}" write failed (attempt ${attempt}): ${(err as Error).message}; retrying in ${delay} ms`);
     };
+    let delivered = batch.records.length;
     try {
       await retry(() => sink.write(batch), { policy: SINK_RETRY, signal, onRetry });
     } catch (err) {
@@ -438,10 +454,11 @@ export class PipelineRuntime {
         } catch (recordErr) {
           if (signal.aborted) throw recordErr;
           await this.deadLetter(p, s, r, recordErr);
+          delivered--;
         }
       }
     }
-    s.recordsOut += batch.records.length;
+    s.recordsOut += delivered;
   }
 
   private async deadLetter(p: PipelineState, s: SinkStatus, r: SinkRecord, err: unknown): Promise<void> {
@@ -504,7 +521,8 @@ export class PipelineRuntime {
     ]);
     clearTimeout(timer);
     this.stopSinks.abort();
-    await Promise.allSettled(this.sinkTasks);
+    // A sink stuck in a write that ignores the abort must not hold shutdown forever.
+    await Promise.race([Promise.allSettled(this.sinkTasks), sleep(2000)]);
     return drained;
   }
 

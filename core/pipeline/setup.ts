@@ -11,7 +11,7 @@ import type { PluginModule, SinkDeclaration, SourceDeclaration, TransformDeclara
 import { composePipelinesSchema } from '../schema/compose.js';
 import { transformSchema } from './transforms/index.js';
 import { compileChain } from './chain.js';
-import { loadPipelinesFile, PipelineConfigError, type ConfigIssue, type PipelinesConfig } from './config.js';
+import { readPipelinesFile, PipelineConfigError, type ConfigIssue, type PipelinesConfig } from './config.js';
 import { deliveryGuarantee, type Guarantee } from './delivery.js';
 
 export interface Registry {
@@ -80,7 +80,10 @@ export async function withPlugins(file: string, base: Registry): Promise<Registr
  */
 export async function loadAndCheck(file: string, builtins: Registry): Promise<CheckedConfig> {
   const registry = await withPlugins(file, builtins);
-  const config = await loadPipelinesFile(file, pipelinesSchema(registry));
+  const read = await readPipelinesFile(file, pipelinesSchema(registry));
+  const earlier = read.issues;
+  if (read.config === null) throw new PipelineConfigError(earlier);
+  const config = read.config;
   const issues: ConfigIssue[] = [];
   const issue = (path: string, message: string, hint?: string): void => {
     issues.push(hint === undefined ? { file, line: 1, column: 1, path, message } : { file, line: 1, column: 1, path, message, hint });
@@ -96,10 +99,15 @@ export async function loadAndCheck(file: string, builtins: Registry): Promise<Ch
   }
   const guarantees: Guarantee[] = [];
   for (const p of config.pipelines) {
+    // Transforms the schema already faulted would only be reported twice.
+    const faulted = earlier.some((i) => i.path.startsWith(`pipelines.${p.name}.transforms`));
     try {
-      compileChain(p.transforms, registry.transforms ?? []);
+      if (!faulted) compileChain(p.transforms, registry.transforms ?? []);
     } catch (err) {
-      issue(`pipelines.${p.name}.transforms`, (err as Error).message);
+      // A TransformConfigError carries a JSON pointer into the list, e.g. /1/pattern.
+      const pointer = (err as { path?: unknown }).path;
+      const at = typeof pointer === 'string' && pointer.startsWith('/') ? `.${pointer.slice(1).split('/').join('.')}` : '';
+      issue(`pipelines.${p.name}.transforms${at}`, (err as Error).message.replace(/^transforms\/[^:]*: /, ''));
     }
     const g = deliveryGuarantee(p, registry.sources, registry.sinks);
     guarantees.push(g);
@@ -107,7 +115,7 @@ export async function loadAndCheck(file: string, builtins: Registry): Promise<Ch
       issue(`pipelines.${p.name}.delivery`, `exactly_once is asked for, but ${g.weakHops.join('; ')}`, 'use a sink that commits transactionally or idempotently, or say delivery: at_least_once');
     }
   }
-  if (issues.length > 0) throw new PipelineConfigError(await locate(file, issues));
+  if (earlier.length + issues.length > 0) throw new PipelineConfigError([...earlier, ...(await locate(file, issues))]);
   return { config, guarantees, registry };
 }
 

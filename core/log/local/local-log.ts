@@ -86,6 +86,7 @@ interface AppendOp extends Waiting {
   kind: 'append';
   placed: { topic: Topic; part: Partition; batch: PlacedBatch }[];
   checkpoint: AppendOptions['checkpoint'];
+  chain: string | undefined;
   acks: Acks;
   bytes: number;
 }
@@ -121,6 +122,8 @@ export class LocalLog implements Log {
   readonly backend = 'local';
   private readonly topics = new Map<string, Topic>();
   private readonly creating = new Set<string>();
+  /** Chains (AppendOptions.chain) with a failed append, and the error their later appends get. */
+  private readonly brokenChains = new Map<string, unknown>();
   private readonly sticky = new StickyPartitioner();
   private queue: Op[] = [];
   private queuedBytes = 0;
@@ -343,9 +346,17 @@ export class LocalLog implements Log {
     const batches: AppendedBatch[] = [];
     let bytes = 0;
     const now = Date.now();
-    for (const entry of entries) {
-      const t = this.topic(entry.topic);
-      bytes += this.encodeEntry(t, entry.records, now, placed, batches);
+    const chain = options.chain;
+    if (chain !== undefined && this.brokenChains.has(chain)) throw this.brokenChains.get(chain);
+    try {
+      for (const entry of entries) {
+        const t = this.topic(entry.topic);
+        bytes += this.encodeEntry(t, entry.records, now, placed, batches);
+      }
+    } catch (err) {
+      // Refused before it was queued: appends of the chain issued after it must fail too.
+      if (chain !== undefined) this.brokenChains.set(chain, err);
+      throw err;
     }
     if (options.checkpoint !== undefined) {
       if (typeof options.checkpoint.source !== 'string') throw new InvalidArgumentError('checkpoint.source must be a string');
@@ -363,7 +374,7 @@ export class LocalLog implements Log {
       this.check();
     }
     const done = new Promise<void>((resolve, reject) => {
-      this.queue.push({ kind: 'append', placed, checkpoint: options.checkpoint, acks, bytes, resolve, reject });
+      this.queue.push({ kind: 'append', placed, checkpoint: options.checkpoint, chain: options.chain, acks, bytes, resolve, reject });
     });
     this.queuedBytes += bytes;
     this.kick();
@@ -530,7 +541,17 @@ export class LocalLog implements Log {
    * Places and writes one cycle's batches; null when the log has failed. A write failure is
    * returned in `error` (all the cycle's writes settled) for the caller to undo.
    */
-  private async writePhase(ops: Op[]): Promise<WrittenCycle | null> {
+  private async writePhase(all: Op[]): Promise<WrittenCycle | null> {
+    // An append whose chain broke earlier is refused before anything of it is written.
+    const ops: Op[] = [];
+    for (const op of all) {
+      const broken = op.kind === 'append' && op.chain !== undefined ? this.brokenChains.get(op.chain) : undefined;
+      if (broken === undefined) ops.push(op);
+      else {
+        this.releaseSpace((op as AppendOp).bytes);
+        op.reject(broken);
+      }
+    }
     const c: WrittenCycle = { ops, bytes: 0, durable: false, points: new Map(), record: {}, now: Date.now() };
     const byPart = new Map<Partition, PlacedBatch[]>();
     const topicOf = new Map<Partition, Topic>();
@@ -628,6 +649,7 @@ export class LocalLog implements Log {
     }
     const reported =
       err instanceof LogError ? err : isErrno(err, 'ENOSPC') ? new StorageFullError(this.o.dir, err) : new AppendFailedError(err);
+    for (const op of c.ops) if (op.kind === 'append' && op.chain !== undefined) this.brokenChains.set(op.chain, reported);
     this.rejectCycle(c, reported);
   }
 
