@@ -6,6 +6,7 @@
 import type { JSONSchemaType } from 'ajv';
 
 export { writeFileAtomic, isErrno } from '../core/log/local/fs-util.js';
+export { parseLogfmt } from '../core/pipeline/transforms/logfmt.js';
 export type { PipelineEvent } from '../core/pipeline/transforms/types.js';
 import type { PipelineEvent } from '../core/pipeline/transforms/types.js';
 
