@@ -36,7 +36,9 @@ export function frameLines(buf: Buffer, pos: number, skipping: boolean, maxLineB
       continue;
     }
     if (nl < 0) {
-      if (n - pos < maxLineBytes) break;
+      // Up to maxLineBytes (plus a CR that its LF may follow) can still become a whole line.
+      const have = n - pos;
+      if (have <= maxLineBytes || (have === maxLineBytes + 1 && buf[n - 1] === CR)) break;
       // No LF within maxLineBytes: emit the head now and discard the rest as it arrives.
       const cut = charBoundary(buf, pos, pos + maxLineBytes);
       const more = onLine(pos, cut, n, true, true);

@@ -2,12 +2,14 @@
  * `npm run bench -- <name> [options]`: runs one benchmark (or all) and prints its figures.
  * Figures go to docs/performance.md by hand, with the command and the machine.
  */
+import { benchFile } from './file.js';
 import { benchLog } from './log.js';
 import { benchPipeline } from './pipeline.js';
 
 const benches: Record<string, (args: string[]) => Promise<string[]>> = {
   log: benchLog,
   pipeline: benchPipeline,
+  file: benchFile,
 };
 
 async function main(): Promise<void> {

@@ -131,7 +131,7 @@ pipelines:
     const repo = new URL('../../', import.meta.url).pathname;
     const r = await sluice(['validate', '-c', 'pipelines.yaml'], { cwd: repo });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toBe('pipelines.yaml: valid (1 pipeline)\n  demo-logs: exactly-once\n');
+    expect(r.stdout).toBe('pipelines.yaml: valid (2 pipelines)\n  demo-logs: exactly-once\n  tail-logs: exactly-once\n');
   });
 });
 

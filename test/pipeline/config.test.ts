@@ -494,7 +494,7 @@ describe('the repository', () => {
 
   it('has a pipelines.yaml that validates and promises exactly-once', async () => {
     const { config, guarantees } = await loadAndCheck(join(ROOT, 'pipelines.yaml'), REGISTRY);
-    expect(config.pipelines.map((p) => p.name)).toEqual(['demo-logs']);
+    expect(config.pipelines.map((p) => p.name)).toEqual(['demo-logs', 'tail-logs']);
     expect(guarantees.every((g) => g.exactlyOnce)).toBe(true);
   });
 });
