@@ -88,6 +88,8 @@ export function templatePattern(template: string): RegExp {
 }
 
 const DLQ_SUFFIX = '.dlq';
+/** A task that failed after running this long restarts after the shortest backoff again. */
+const HEALTHY_MS = 60_000;
 
 /** The topics a pipeline's sinks read: its `topic` and every topic a `route` transform names. */
 function topicsPattern(spec: PipelineSpec): RegExp {
@@ -191,6 +193,7 @@ export class PipelineRuntime {
   private async supervise(name: string, status: TaskStatus, signal: AbortSignal, run: () => Promise<void>): Promise<void> {
     for (let attempt = 1; !signal.aborted; attempt++) {
       status.state = 'running';
+      const startedAt = Date.now();
       try {
         await run();
         status.state = signal.aborted ? 'stopped' : 'finished';
@@ -200,6 +203,8 @@ export class PipelineRuntime {
           status.state = 'stopped';
           return;
         }
+        // A task that ran healthily for a while starts its backoff over.
+        if (Date.now() - startedAt > HEALTHY_MS) attempt = 1;
         status.restarts++;
         status.lastError = (err as Error)?.message ?? String(err);
         status.state = 'restarting';
@@ -500,7 +505,7 @@ export class PipelineRuntime {
     };
   }
 
-  /** True once every source has finished (finite inputs) and sinks have caught up. */
+  /** True once every source has finished (finite inputs); sinks may still be catching up. */
   sourcesFinished(): boolean {
     return this.pipelines.every((p) => p.source === null || p.source.state === 'finished');
   }
