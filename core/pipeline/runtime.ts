@@ -289,7 +289,9 @@ export class PipelineRuntime {
       event.topic = p.topicTemplate(event);
       for (const out of p.transform(event)) {
         const topic = out.topic;
-        const validate = await this.validator(topic);
+        // Compiled once per topic: no await (a microtask) per record once it is known.
+        const known = this.validators.get(topic);
+        const validate = known !== undefined || this.validators.has(topic) ? (known ?? null) : await this.validator(topic);
         if (validate !== null && !validate(out.value)) {
           const action = this.config.topics.get(topic)?.onInvalid ?? 'dlq';
           this.deps.metrics?.invalid(p.spec.name, topic, action, 1);
