@@ -83,6 +83,13 @@ export interface SinkBatch {
   records: SinkRecord[];
   /** Offset after the last record. */
   nextOffset: number;
+  /**
+   * The fence of the lease under which this worker writes the partition (grows with every new
+   * holder; 0 on the local backend). A transactional sink stores it with its offsets and refuses
+   * a batch whose fence is smaller than the stored one: a worker that lost the partition can no
+   * longer write it.
+   */
+  fence?: number;
 }
 
 /**

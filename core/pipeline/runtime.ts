@@ -32,6 +32,8 @@ import type { PipelineEvent, TransformFn } from './transforms/index.js';
 import { compileTemplate } from './template.js';
 import { RESTART_RETRY, SINK_RETRY, backoffDelay, retry, sleep } from './retry.js';
 import type { Metrics } from '../admin/metrics.js';
+import { LocalCoordinator, units } from './coordinator.js';
+import type { Coordinator, WorkLease } from './coordinator.js';
 
 export interface RuntimeLogger {
   info(msg: string): void;
@@ -51,9 +53,13 @@ export interface RuntimeDeps {
   maxInFlight?: number;
   /** How often transactional/idempotent sinks also commit the group offset (for lag). Default 1000 ms. */
   groupCommitIntervalMs?: number;
+  /** Who runs which source and sink partition; default: this process runs everything. */
+  coordinator?: Coordinator;
+  /** How often sinks look for new partitions and workers rebalance. Default 1000 ms. */
+  scanIntervalMs?: number;
 }
 
-type TaskState = 'starting' | 'running' | 'restarting' | 'finished' | 'stopped' | 'failed';
+type TaskState = 'starting' | 'standby' | 'running' | 'restarting' | 'finished' | 'stopped' | 'failed';
 
 interface TaskStatus {
   state: TaskState;
@@ -113,6 +119,10 @@ export class PipelineRuntime {
   private readonly startedAt = Date.now();
   private readonly maxInFlight: number;
   private readonly groupCommitMs: number;
+  private readonly coordinator: Coordinator;
+  private readonly scanMs: number;
+  /** Source units this worker holds now, for the fair share. */
+  private sourcesHeld = 0;
 
   constructor(
     private readonly config: PipelinesConfig,
@@ -120,6 +130,8 @@ export class PipelineRuntime {
   ) {
     this.maxInFlight = deps.maxInFlight ?? 4;
     this.groupCommitMs = deps.groupCommitIntervalMs ?? 1000;
+    this.coordinator = deps.coordinator ?? new LocalCoordinator();
+    this.scanMs = deps.scanIntervalMs ?? 1000;
   }
 
   /** Creates declared topics, compiles what can be compiled, and starts every task. */
@@ -220,11 +232,65 @@ export class PipelineRuntime {
 
   // ---- source side ----
 
+  /**
+   * Runs the pipeline's source while this worker holds its lease: waits for the lease (another
+   * worker may run the source), runs, and waits again when the lease is lost or handed over to
+   * balance the work. Ends when the runtime stops or the source's input is finite and done.
+   */
   private async runSource(p: PipelineState): Promise<void> {
+    const unit = units.source(p.spec.name);
+    const total = this.pipelines.filter((x) => x.source !== null).length;
+    const stop = this.stopSources.signal;
+    while (!stop.aborted) {
+      p.source!.state = 'standby';
+      const lease = await this.acquire(unit, () => this.sourcesHeld < this.coordinator.fairShare(total), stop);
+      if (lease === null) return;
+      p.source!.state = 'running';
+      this.sourcesHeld++;
+      const handover = new AbortController();
+      // Gives the source up when this worker holds more than its share (another worker joined).
+      const rebalance = setInterval(() => {
+        if (!handover.signal.aborted && this.sourcesHeld > this.coordinator.fairShare(total)) {
+          this.sourcesHeld--;
+          handover.abort();
+          this.deps.logger.info(`pipeline "${p.spec.name}": handing the source over to balance the work`);
+        }
+      }, this.scanMs);
+      let finished = false;
+      try {
+        finished = await this.runSourceHeld(p, lease, AbortSignal.any([stop, lease.lost, handover.signal]));
+      } finally {
+        clearInterval(rebalance);
+        if (!handover.signal.aborted) this.sourcesHeld--;
+        await lease.release();
+      }
+      if (finished) return;
+      if (lease.lost.aborted && !handover.signal.aborted && !stop.aborted) {
+        this.deps.logger.warn(`pipeline "${p.spec.name}": source stopped: ${String((lease.lost.reason as Error)?.message ?? lease.lost.reason)}`);
+      }
+    }
+  }
+
+  /**
+   * Waits until the unit's lease is granted (while `wanted()` says this worker should take more
+   * work); null when `stop` aborts first.
+   */
+  private async acquire(unit: string, wanted: () => boolean, stop: AbortSignal): Promise<WorkLease | null> {
+    while (!stop.aborted) {
+      if (wanted()) {
+        const lease = await this.coordinator.tryAcquire(unit);
+        if (lease !== null) return lease;
+      }
+      await sleep(this.scanMs, stop);
+    }
+    return null;
+  }
+
+  /** The source at work under a lease; true when its input ended (read() returned null). */
+  private async runSourceHeld(p: PipelineState, lease: WorkLease, signal: AbortSignal): Promise<boolean> {
     const { log } = this.deps;
     const spec = p.spec.source!;
     const id = `pipeline/${p.spec.name}`;
-    const signal = this.stopSources.signal;
     const ctx: ConnectorContext = {
       pipeline: p.spec.name,
       baseDir: this.config.baseDir,
@@ -241,10 +307,14 @@ export class PipelineRuntime {
     // checkpoint commits past the gap; the restart resumes at the last stored batch.
     let failure: unknown = null;
     const chain = `${id}#${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    let ended = false;
     try {
       while (!signal.aborted) {
         const batch = await source.read();
-        if (batch === null) break;
+        if (batch === null) {
+          ended = !signal.aborted;
+          break;
+        }
         if (failure !== null) throw failure;
         const entries = await this.prepare(p, batch.records);
         const appended = log.appendAll(entries, { checkpoint: { source: id, position: batch.position }, acks: this.config.log.acks, chain });
@@ -266,6 +336,8 @@ export class PipelineRuntime {
       await Promise.allSettled(inFlight);
       await source.close();
     }
+    // Stopped by a lost or handed-over lease is not an error of the source: the caller waits again.
+    return ended;
   }
 
   /** Source records → events → transforms → validated, keyed, encoded entries per topic. */
@@ -335,37 +407,64 @@ export class PipelineRuntime {
     await sink.open();
     const writeLock = { tail: Promise.resolve() as Promise<unknown> };
     const loops = new Map<string, Promise<void>>();
+    /** Partitions this worker works on, each under its lease, with a switch to hand it over. */
+    const held = new Map<string, AbortController>();
     let failure: unknown = null;
     const wake = new AbortController();
     const onStop = (): void => wake.abort();
     signal.addEventListener('abort', onStop, { once: true });
     this.drainSignal.signal.addEventListener('abort', onStop, { once: true });
     try {
-      // Partitions of every topic this pipeline's sinks read; new routed topics are picked up.
+      // Partitions of every topic this pipeline's sinks read (new routed topics are picked up),
+      // as many as this worker's fair share; the excess is handed over when workers join.
       while (failure === null) {
+        const parts: [string, number][] = [];
         for (const topic of await this.deps.log.listTopics()) {
           if (topic.endsWith(DLQ_SUFFIX) || !p.topicPattern.test(topic)) continue;
           const { partitions } = await this.deps.log.describeTopic(topic);
-          for (let part = 0; part < partitions; part++) {
-            const k = `${topic}/${part}`;
-            if (loops.has(k)) continue;
-            const loop = this.partitionLoop(p, s, decl, sink, topic, part, writeLock).catch((err: unknown) => {
-              failure ??= err;
-              wake.abort();
-            });
-            loops.set(k, loop);
+          for (let part = 0; part < partitions; part++) parts.push([topic, part]);
+        }
+        const share = this.coordinator.fairShare(parts.length);
+        let excess = held.size - share;
+        for (const stop of held.values()) {
+          if (excess <= 0) break;
+          if (!stop.signal.aborted) {
+            stop.abort();
+            excess--;
           }
         }
+        for (const [topic, part] of parts) {
+          if (held.size >= share || this.draining || signal.aborted) break;
+          const k = `${topic}/${part}`;
+          if (loops.has(k)) continue;
+          const lease = await this.coordinator.tryAcquire(units.sinkPartition(p.spec.name, s.name, topic, part));
+          if (lease === null) continue;
+          const stop = new AbortController();
+          held.set(k, stop);
+          const loop = this.partitionLoop(p, s, decl, sink, topic, part, writeLock, lease, AbortSignal.any([stop.signal, lease.lost]))
+            .catch((err: unknown) => {
+              failure ??= err;
+              wake.abort();
+            })
+            .finally(async () => {
+              loops.delete(k);
+              held.delete(k);
+              s.offsets.delete(k);
+              await lease.release().catch(() => undefined);
+            });
+          loops.set(k, loop);
+        }
         if (this.draining || signal.aborted) break;
-        await sleep(1000, wake.signal);
+        await sleep(this.scanMs, wake.signal);
         if (this.draining) break;
       }
-      await Promise.all(loops.values());
+      await Promise.all([...loops.values()]);
       if (failure !== null) throw failure;
     } finally {
       signal.removeEventListener('abort', onStop);
       this.drainSignal.signal.removeEventListener('abort', onStop);
-      await Promise.allSettled(loops.values());
+      for (const stop of held.values()) stop.abort();
+      await Promise.allSettled([...loops.values()]);
       await sink.close();
     }
   }
@@ -378,9 +477,13 @@ export class PipelineRuntime {
     topic: string,
     partition: number,
     writeLock: { tail: Promise<unknown> },
+    lease: WorkLease,
+    /** Aborted when the lease is lost or handed over: stop after the write in hand. */
+    stop: AbortSignal,
   ): Promise<void> {
     const { log } = this.deps;
     const signal = this.stopSinks.signal;
+    const wakeRead = AbortSignal.any([this.drainSignal.signal, stop]);
     const own = await sink.committedOffset?.(topic, partition);
     const group = (await log.fetchOffsets(s.group, topic)).find((o) => o.partition === partition)?.offset;
     let offset = own ?? group ?? (await log.describeTopic(topic)).partitionDetails[partition]!.startOffset;
@@ -396,13 +499,13 @@ export class PipelineRuntime {
       lastGroupCommit = Date.now();
     };
     try {
-      for (;;) {
+      while (!stop.aborted) {
         let res;
         try {
           res = await log.read(topic, partition, offset, {
             maxBytes: 1024 * 1024,
             maxWaitMs: this.draining ? 0 : 500,
-            signal: this.drainSignal.signal,
+            signal: wakeRead,
           });
         } catch (err) {
           if (err instanceof OffsetOutOfRangeError && offset < err.startOffset) {
@@ -423,7 +526,14 @@ export class PipelineRuntime {
           await commitGroup(false);
           continue;
         }
-        const batch: SinkBatch = { topic, partition, records: res.records.map((r) => toSinkRecord(topic, partition, r)), nextOffset: res.nextOffset };
+        if (stop.aborted) break;
+        const batch: SinkBatch = {
+          topic,
+          partition,
+          records: res.records.map((r) => toSinkRecord(topic, partition, r)),
+          nextOffset: res.nextOffset,
+          fence: lease.fence,
+        };
         const t0 = performance.now();
         const run = writeLock.tail.then(() => this.deliver(p, s, sink, batch));
         writeLock.tail = run.catch(() => undefined);
@@ -437,7 +547,8 @@ export class PipelineRuntime {
         await commitGroup(false);
       }
     } finally {
-      await commitGroup(true).catch(() => undefined);
+      // After a lost lease the new holder owns the group offset: committing ours could move it back.
+      if (!lease.lost.aborted || this.coordinator.failoverMs === 0) await commitGroup(true).catch(() => undefined);
     }
   }
 
@@ -486,6 +597,7 @@ export class PipelineRuntime {
   status(): Record<string, unknown> {
     return {
       started_at: new Date(this.startedAt).toISOString(),
+      worker: this.coordinator.id,
       pipelines: this.pipelines.map((p) => ({
         name: p.spec.name,
         topic: p.spec.topic,

@@ -57,6 +57,23 @@ export function readInt64(buf: Buffer, pos: number): number {
   return buf.readUInt32LE(pos) + buf.readUInt32LE(pos + 4) * TWO_32;
 }
 
+/**
+ * Little-endian stores for the per-record fields: plain byte stores stay inlined in the encode
+ * loop, where Buffer#writeInt32LE's argument checks cost more than copying a 1 KiB value.
+ * Callers guarantee the range; negative int32 values come out as two's complement.
+ */
+function put32(buf: Buffer, v: number, pos: number): void {
+  buf[pos] = v;
+  buf[pos + 1] = v >>> 8;
+  buf[pos + 2] = v >>> 16;
+  buf[pos + 3] = v >>> 24;
+}
+
+function put16(buf: Buffer, v: number, pos: number): void {
+  buf[pos] = v;
+  buf[pos + 1] = v >>> 8;
+}
+
 /** Bytes a record takes inside a batch, and its value's byte length (measured once). */
 export function recordSize(r: ProducerRecord): number {
   let size = 14; // tsDelta + keyLen + valueLen + headerCount
@@ -91,29 +108,30 @@ export function encodeBatch(
     const r = records[idx]!;
     const ts = timestamps[idx]!;
     if (ts > maxTs) maxTs = ts;
-    buf.writeInt32LE(ts - first, pos);
+    put32(buf, ts - first, pos);
     pos += 4;
     if (r.key == null) {
-      buf.writeInt32LE(-1, pos);
+      put32(buf, -1, pos);
       pos += 4;
     } else {
       const n = buf.write(r.key, pos + 4);
-      buf.writeInt32LE(n, pos);
+      put32(buf, n, pos);
       pos += 4 + n;
     }
     const v = r.value;
     if (typeof v === 'string') {
       const n = buf.write(v, pos + 4);
-      buf.writeUInt32LE(n, pos);
+      put32(buf, n, pos);
       pos += 4 + n;
     } else {
-      buf.writeUInt32LE(v.byteLength, pos);
+      put32(buf, v.byteLength, pos);
       buf.set(v, pos + 4);
       pos += 4 + v.byteLength;
     }
     const h = r.headers;
     if (h === undefined) {
-      buf.writeUInt16LE(0, pos);
+      buf[pos] = 0;
+      buf[pos + 1] = 0;
       pos += 2;
     } else {
       const countPos = pos;
@@ -121,14 +139,14 @@ export function encodeBatch(
       let n = 0;
       for (const k in h) {
         const kl = buf.write(k, pos + 2);
-        buf.writeUInt16LE(kl, pos);
+        put16(buf, kl, pos);
         pos += 2 + kl;
         const vl = buf.write(h[k]!, pos + 4);
-        buf.writeUInt32LE(vl, pos);
+        put32(buf, vl, pos);
         pos += 4 + vl;
         n++;
       }
-      buf.writeUInt16LE(n, countPos);
+      put16(buf, n, countPos);
     }
   }
   writeInt64(buf, 0, 0);
