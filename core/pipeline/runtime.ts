@@ -566,7 +566,7 @@ export class PipelineRuntime {
       if (signal.aborted) throw err;
       // Find the poison: deliver one record at a time, dead-lettering the ones that keep failing.
       for (const r of batch.records) {
-        const one: SinkBatch = { topic: batch.topic, partition: batch.partition, records: [r], nextOffset: r.offset + 1 };
+        const one: SinkBatch = { ...batch, records: [r], nextOffset: r.offset + 1 };
         try {
           await retry(() => sink.write(one), { policy: { ...SINK_RETRY, maxAttempts: 2 }, signal, onRetry });
         } catch (recordErr) {
