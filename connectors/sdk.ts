@@ -8,6 +8,7 @@ import type { JSONSchemaType } from 'ajv';
 export { writeFileAtomic, isErrno } from '../core/log/local/fs-util.js';
 export { parseLogfmt } from '../core/pipeline/transforms/logfmt.js';
 export type { PipelineEvent } from '../core/pipeline/transforms/types.js';
+export { compileTemplate } from '../core/pipeline/template.js';
 import type { PipelineEvent } from '../core/pipeline/transforms/types.js';
 
 /** A record as a source emits it and a sink receives it: the value is JSON. */
@@ -31,6 +32,8 @@ export interface SourceBatch {
 export interface ConnectorContext {
   /** The pipeline's name. */
   pipeline: string;
+  /** The sink's name within the pipeline (set for sinks only). */
+  sink?: string;
   /** The directory relative paths in the config are resolved against. */
   baseDir: string;
   /** Ends reads and waits when the runtime shuts down. */
@@ -93,10 +96,32 @@ export interface SinkBatch {
 }
 
 /**
+ * A transactional sink refuses a batch whose `fence` is smaller than the one it stored: another
+ * worker holds the partition now. Not retriable; the runtime never dead-letters records for it.
+ */
+export class SinkFencedError extends Error {
+  readonly code = 'SLUICE_SINK_FENCED';
+  readonly retriable = false;
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly fence: number,
+    readonly storedFence: number,
+  ) {
+    super(`${topic}/${partition}: fence ${fence} is older than the stored fence ${storedFence}; another worker holds the partition`);
+    this.name = new.target.name;
+  }
+}
+
+/**
  * A sink. Lifecycle: open() once; then write() called with batches of one partition at a time,
  * in offset order per partition, never concurrently; close() last.
  * For 'transactional' and 'idempotent' sinks, `committedOffset` returns the sink's own record of
  * where each partition's output ends; it wins over the log's group offsets on start.
+ * Errors: an error with `retriable: false` is not retried as a batch: the runtime writes the
+ * batch again record by record and dead-letters the records that fail (a data error of one
+ * record); any other error is retried with backoff first. `SinkFencedError` fails the task.
+ * A batch may hold no records (after a dead letter): a sink that stores offsets stores nextOffset.
  */
 export interface Sink {
   open(): Promise<void>;

@@ -399,6 +399,7 @@ export class PipelineRuntime {
     const signal = this.stopSinks.signal;
     const ctx: ConnectorContext = {
       pipeline: p.spec.name,
+      sink: s.name,
       baseDir: this.config.baseDir,
       signal,
       log: (level, message) => this.deps.logger[level](`pipeline "${p.spec.name}" sink "${s.name}": ${message}`),
@@ -552,27 +553,35 @@ export class PipelineRuntime {
     }
   }
 
-  /** Writes a batch with retries; a record that still fails alone goes to the DLQ. */
+  /**
+   * Writes a batch with retries (an error with `retriable: false` is not retried); a record that
+   * still fails alone goes to the DLQ. A fenced sink fails the task: its records are not bad.
+   */
   private async deliver(p: PipelineState, s: SinkStatus, sink: Sink, batch: SinkBatch): Promise<void> {
     const signal = this.stopSinks.signal;
     const onRetry = (err: unknown, attempt: number, delay: number): void => {
       this.deps.metrics?.error(p.spec.name, 'sink');
       this.deps.logger.warn(`sink "${s.name}" write failed (attempt ${attempt}): ${(err as Error).message}; retrying in ${delay} ms`);
     };
+    const isRetriable = (err: unknown): boolean => (err as { retriable?: unknown } | null)?.retriable !== false;
+    const fenced = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'SLUICE_SINK_FENCED';
     let delivered = batch.records.length;
     try {
-      await retry(() => sink.write(batch), { policy: SINK_RETRY, signal, onRetry });
+      await retry(() => sink.write(batch), { policy: SINK_RETRY, signal, onRetry, isRetriable });
     } catch (err) {
-      if (signal.aborted) throw err;
+      if (signal.aborted || fenced(err)) throw err;
       // Find the poison: deliver one record at a time, dead-lettering the ones that keep failing.
+      const keepsOffsets = s.delivery !== 'at-least-once';
       for (const r of batch.records) {
         const one: SinkBatch = { ...batch, records: [r], nextOffset: r.offset + 1 };
         try {
-          await retry(() => sink.write(one), { policy: { ...SINK_RETRY, maxAttempts: 2 }, signal, onRetry });
+          await retry(() => sink.write(one), { policy: { ...SINK_RETRY, maxAttempts: 2 }, signal, onRetry, isRetriable });
         } catch (recordErr) {
-          if (signal.aborted) throw recordErr;
+          if (signal.aborted || fenced(recordErr)) throw recordErr;
           await this.deadLetter(p, s, r, recordErr);
           delivered--;
+          // A sink that stores its offsets moves past the dead letter, so a restart does not send it again.
+          if (keepsOffsets) await retry(() => sink.write({ ...one, records: [] }), { policy: SINK_RETRY, signal, onRetry, isRetriable });
         }
       }
     }

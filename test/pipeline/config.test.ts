@@ -203,7 +203,7 @@ const CASES: Case[] = [
     expected: [
       '4:21: pipelines.p.source.type: unknown connector type "generat" (did you mean "generate"?)',
       '7:18: pipelines.p.sinks.a.type: unknown connector type "stdut" (did you mean "stdout"?)',
-      '8:18: pipelines.p.sinks.b.type: unknown connector type "kafka" (known: file, stdout)',
+      '8:18: pipelines.p.sinks.b.type: unknown connector type "kafka" (known: file, stdout, postgres)',
     ],
   },
   {
