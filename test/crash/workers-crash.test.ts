@@ -7,9 +7,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'nats';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { liveKeys } from '../../core/pipeline/kv-coordinator.js';
 import { startNats, type NatsServer } from '../support/nats.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
 import { killHard, startSluice, stderrOf, type SluiceProcess } from '../support/sluice-process.js';
@@ -79,6 +81,22 @@ async function waitRows(atLeast: number, timeoutMs: number): Promise<void> {
   }
 }
 
+/** Which workers (pids) hold a lease now (the KV bucket `sluice_leases`, values name their holder). */
+async function leaseHolders(): Promise<Set<string>> {
+  const nc = await connect({ servers: nats.url });
+  try {
+    const kv = await nc.jetstream().views.kv('sluice_leases');
+    const holders = new Set<string>();
+    for (const k of await liveKeys(await nc.jetstreamManager(), kv, 'sluice_leases', 'lease.')) {
+      const e = await kv.get(k);
+      if (e?.operation === 'PUT') holders.add(String((e.json() as { pid: number }).pid));
+    }
+    return holders;
+  } finally {
+    await nc.close();
+  }
+}
+
 describe('crash: three workers on JetStream, two SIGKILLed', () => {
   it(`delivers ${RECORDS} records exactly once to Postgres`, async () => {
     await writeFile(join(dir, 'pipelines.yaml'), config());
@@ -86,6 +104,12 @@ describe('crash: three workers on JetStream, two SIGKILLed', () => {
     for (const name of ['w1', 'w2', 'w3']) workers.push(startSluice(name, file, dir));
 
     await waitRows(RECORDS / 5, 60_000);
+    // The work is shared: all three hold leases (6 partitions + the source among 3 workers).
+    const pids = new Set(workers.map((w) => String(w.child.pid)));
+    const sharing = async () => [...(await leaseHolders())].filter((h) => pids.has(h)).length;
+    const deadline = Date.now() + 30_000;
+    while ((await sharing()) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    expect(await sharing()).toBe(3);
     await killHard(workers[0]!);
     await waitRows((RECORDS * 2) / 5, 60_000);
     await killHard(workers[1]!);
