@@ -3,8 +3,9 @@ import type { SinkDeclaration, SourceDeclaration } from './sdk.js';
 import { generateSource } from './generate/index.js';
 import { fileSink, fileSource } from './file/index.js';
 import { stdoutSink } from './stdout/index.js';
+import { postgresCdcSource } from './postgres/cdc.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const builtinSources: readonly SourceDeclaration<any>[] = [generateSource, fileSource];
+export const builtinSources: readonly SourceDeclaration<any>[] = [generateSource, fileSource, postgresCdcSource];
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const builtinSinks: readonly SinkDeclaration<any>[] = [fileSink, stdoutSink];

@@ -29,7 +29,8 @@ import type {
 import type { PipelineSpec, PipelinesConfig, TopicSpec } from './config.js';
 import { compileChain } from './chain.js';
 import type { PipelineEvent, TransformFn } from './transforms/index.js';
-import { compileTemplate } from './template.js';
+import { compileTemplate, templateFields } from './template.js';
+import { parseFieldPath } from './transforms/field-path.js';
 import { RESTART_RETRY, SINK_RETRY, backoffDelay, retry, sleep } from './retry.js';
 import type { Metrics } from '../admin/metrics.js';
 import { LocalCoordinator, units } from './coordinator.js';
@@ -85,6 +86,8 @@ interface PipelineState {
   keyTemplate: ((e: PipelineEvent) => string) | null;
   /** Matches the topics this pipeline's sinks read (the target topic, or all its routes). */
   topicPattern: RegExp;
+  /** The first keys of every field the topic and key templates read (for SourceRecord.templateView). */
+  templateRoots: string[];
 }
 
 /** A topic template's literal parts must match; each {{ ... }} matches one or more characters. */
@@ -96,6 +99,16 @@ export function templatePattern(template: string): RegExp {
 const DLQ_SUFFIX = '.dlq';
 /** A task that failed after running this long restarts after the shortest backoff again. */
 const HEALTHY_MS = 60_000;
+
+/** The first keys of the value fields the pipeline's topic and key templates read. */
+function templateRoots(spec: PipelineSpec): string[] {
+  const roots = new Set<string>();
+  for (const t of [spec.topic, spec.key]) {
+    if (t === undefined) continue;
+    for (const f of templateFields(t)) roots.add(String(parseFieldPath(f).keys[0]));
+  }
+  return [...roots];
+}
 
 /** The topics a pipeline's sinks read: its `topic` and every topic a `route` transform names. */
 function topicsPattern(spec: PipelineSpec): RegExp {
@@ -156,6 +169,7 @@ export class PipelineRuntime {
         topicTemplate: compileTemplate(spec.topic),
         keyTemplate: spec.key === undefined ? null : compileTemplate(spec.key),
         topicPattern: topicsPattern(spec),
+        templateRoots: templateRoots(spec),
       };
       if (!spec.topic.includes('{{')) await this.ensureTopic(spec.topic);
       this.pipelines.push(state);
@@ -350,7 +364,26 @@ export class PipelineRuntime {
     };
     const now = Date.now();
     let bytes = 0;
+    const direct = p.spec.transforms.length === 0;
     for (const r of records) {
+      // Pre-encoded values pass through as they are when nothing needs the value object.
+      if (direct && r.encoded !== undefined) {
+        const view = r.templateView;
+        const useView = view !== undefined && p.templateRoots.every((k) => Object.hasOwn(view, k));
+        const ev: PipelineEvent = { value: useView ? view : r.value, key: r.key ?? null, headers: r.headers ?? {}, timestamp: r.timestamp ?? now, topic: '' };
+        const topic = (ev.topic = p.topicTemplate(ev));
+        const known = this.validators.get(topic);
+        const validate = known !== undefined || this.validators.has(topic) ? (known ?? null) : await this.validator(topic);
+        if (validate === null) {
+          const key = p.keyTemplate !== null ? p.keyTemplate(ev) : ev.key;
+          const rec: ProducerRecord = { value: r.encoded, timestamp: ev.timestamp };
+          if (key !== null && key !== '') rec.key = key;
+          if (r.headers !== undefined && Object.keys(r.headers).length > 0) rec.headers = r.headers;
+          bytes += r.encoded.length;
+          push(topic, rec);
+          continue;
+        }
+      }
       const event: PipelineEvent = {
         value: r.value,
         key: r.key ?? null,
