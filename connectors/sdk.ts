@@ -23,7 +23,7 @@ export interface SourceRecord {
    * transforms and the topic no record schema; otherwise it reads `value`, which may then be a
    * getter that parses `encoded` on demand.
    */
-  encoded?: string;
+  encoded?: string | Uint8Array;
   /**
    * With `encoded`: a small object equal to the value at every path it has (e.g. postgres_cdc's
    * `{ op, source }`). Topic and key templates read it instead of the value when every field

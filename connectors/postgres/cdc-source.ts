@@ -60,7 +60,8 @@ import {
   rowRelationOid,
   type RelationMessage,
 } from './pgoutput.js';
-import { encodeRow, encodeSnapshotRow, encodeTruncate, relationShape, type RelationShape } from './pgoutput-json.js';
+import { encodeRow, encodeSnapshotRow, encodeTruncate, relationShape, rowKey, rowOp, type RelationShape } from './pgoutput-json.js';
+import { ByteWriter } from './pgoutput-bytes.js';
 import { needsFacts, type TypeFacts } from './pgoutput-values.js';
 
 export interface StreamPosition {
@@ -84,7 +85,7 @@ class CdcRecord implements SourceRecord {
   private parsed: unknown;
   constructor(
     readonly key: string | null,
-    readonly encoded: string,
+    readonly encoded: string | Uint8Array,
     readonly timestamp: number,
     private readonly op: string,
     private readonly lsn: string,
@@ -94,7 +95,11 @@ class CdcRecord implements SourceRecord {
   ) {}
 
   get value(): unknown {
-    return (this.parsed ??= JSON.parse(this.encoded));
+    if (this.parsed === undefined) {
+      const e = this.encoded;
+      this.parsed = JSON.parse(typeof e === 'string' ? e : Buffer.from(e.buffer, e.byteOffset, e.byteLength).toString('utf8'));
+    }
+    return this.parsed;
   }
 
   get templateView(): Record<string, unknown> {
@@ -135,8 +140,8 @@ interface Txn {
   /** Changes seen so far (also those skipped on resume). */
   index: number;
   skip: number;
-  /** `","ts_ms":...,"commit_ts":...,"snapshot":false}` */
-  tail: string;
+  /** `,"ts_ms":...,"commit_ts":...,"snapshot":false}}` */
+  tail: Buffer;
 }
 
 export class CdcSource implements Source {
@@ -157,6 +162,7 @@ export class CdcSource implements Source {
   private ackedLsn = 0;
   private pendingBatches = 0;
   private queryError: Error | null = null;
+  private readonly writer = new ByteWriter();
 
   constructor(
     private readonly config: ResolvedCdcConfig,
@@ -347,8 +353,8 @@ export class CdcSource implements Source {
         const shape = this.shapes.get(rowRelationOid(frame, m));
         if (shape === undefined) throw new CdcError('SLUICE_PG_REPLICATION', `a change for relation ${rowRelationOid(frame, m)} before its Relation message`);
         const lsn = formatLsn(walStart);
-        const e = encodeRow(frame, m, shape, `{"lsn":"${lsn}","txid":${txn.xid},`, txn.tail);
-        records.push(new CdcRecord(e.key, e.json, txn.commitMs, e.op, lsn, txn.xid, shape, txn.commitTs));
+        const json = encodeRow(frame, m, shape, this.writer, lsn, txn.xid, txn.tail);
+        records.push(new CdcRecord(rowKey, json, txn.commitMs, rowOp, lsn, txn.xid, shape, txn.commitTs));
         if (++inBatch >= maxTxn) {
           // A huge transaction: hand this part on; the position says where inside it we are.
           position = { lsn: formatLsn(this.lastComplete), txn: formatLsn(txn.finalLsn), skip: txn.index };
@@ -363,7 +369,7 @@ export class CdcSource implements Source {
           if (this.resume.txn === b.finalLsn) skip = this.resume.skip;
           this.resume = null;
         }
-        this.txn = { finalLsn: b.finalLsn, xid: b.xid, commitMs, commitTs, index: 0, skip, tail: `,"ts_ms":${commitMs},"commit_ts":"${commitTs}","snapshot":false}` };
+        this.txn = { finalLsn: b.finalLsn, xid: b.xid, commitMs, commitTs, index: 0, skip, tail: Buffer.from(`,"ts_ms":${commitMs},"commit_ts":"${commitTs}","snapshot":false}}`) };
         inBatch = 0;
       } else if (type === MSG_COMMIT) {
         const c = decodeCommit(frame, m);
@@ -384,7 +390,7 @@ export class CdcSource implements Source {
           if (txn.index <= txn.skip) continue;
           const shape = this.shapes.get(oid);
           if (shape === undefined) continue;
-          records.push(new CdcRecord(null, encodeTruncate(shape, `{"lsn":"${lsn}","txid":${txn.xid},`, txn.tail), txn.commitMs, 't', lsn, txn.xid, shape, txn.commitTs));
+          records.push(new CdcRecord(null, encodeTruncate(shape, `{"lsn":"${lsn}","txid":${txn.xid},`, txn.tail.toString().slice(0, -1)), txn.commitMs, 't', lsn, txn.xid, shape, txn.commitTs));
           inBatch++;
         }
       }

@@ -19,6 +19,7 @@ import {
   type RelationMessage,
 } from './pgoutput.js';
 import { converterFor, type ToJson, type TypeCatalog } from './pgoutput-values.js';
+import { byteConverterFor, type ByteConv, type ByteWriter } from './pgoutput-bytes.js';
 
 /** The marker an unchanged TOASTed column carries instead of its value (never a fake value). */
 export const UNCHANGED_TOAST_JSON = '{"__sluice_unchanged_toast":true}';
@@ -41,6 +42,10 @@ export interface RelationShape {
   keyColumns: number[];
   /** `"schema":"...","table":"..."` for the source block. */
   sourceTable: string;
+  /** The same as bytes, for the streaming path. */
+  prefixBytes: Buffer[];
+  byteConvert: ByteConv[];
+  sourceTableBytes: Buffer;
 }
 
 /**
@@ -65,12 +70,15 @@ export function relationShape(rel: RelationMessage, catalog: TypeCatalog, primar
     identity: rel.columns.map((c) => c.key),
     keyColumns,
     sourceTable: `"schema":${JSON.stringify(rel.schema)},"table":${JSON.stringify(rel.table)}`,
+    prefixBytes: names.map((n) => Buffer.from(`${JSON.stringify(n)}:`)),
+    byteConvert: rel.columns.map((c) => byteConverterFor(c.typeOid, catalog)),
+    sourceTableBytes: Buffer.from(`"schema":${JSON.stringify(rel.schema)},"table":${JSON.stringify(rel.table)}`),
   };
 }
 
-/** One event as the source hands it on: the JSON text, the record key and the table. */
+/** One snapshot event: the JSON text and the record key. */
 export interface EncodedChange {
-  op: 'c' | 'u' | 'd';
+  op: 'r';
   json: string;
   key: string | null;
 }
@@ -78,51 +86,67 @@ export interface EncodedChange {
 // Reused between calls: the tuple walker's outputs (no allocation per call).
 let keyParts: string[] = [];
 let tupleEnd = 0;
+/** Where the event being written begins in the writer (moves when the arena is replaced). */
+let from = 0;
+
+const NULL_BYTES = Buffer.from('null');
+const TOAST_BYTES = Buffer.from(UNCHANGED_TOAST_JSON);
 
 /**
- * A TupleData at `pos` as a JSON object. `keyOnly`: only the identity columns (an old key tuple,
- * where the other columns are sent as NULL). Fills `keyParts` with the key columns' JSON values.
+ * Writes a TupleData at `pos` as a JSON object. `keyOnly`: only the identity columns (an old key
+ * tuple, where the other columns are sent as NULL). Fills `keyParts` with the key columns' JSON.
  */
-function tupleJson(buf: Buffer, pos: number, shape: RelationShape, keyOnly: boolean): string {
+function writeTuple(buf: Buffer, pos: number, shape: RelationShape, keyOnly: boolean, w: ByteWriter): void {
   if (pos + 2 > buf.length) throw new PgoutputError('TupleData truncated');
   const n = buf.readUInt16BE(pos);
   pos += 2;
   if (n > shape.prefixes.length) {
     throw new PgoutputError(`tuple of ${n} columns for relation ${shape.schema}.${shape.table} of ${shape.prefixes.length}`);
   }
-  let out = '{';
-  let first = true;
   const keys = shape.keyColumns;
-  keyParts = keys.length === 0 ? keyParts : new Array<string>(keys.length);
+  if (keys.length > 0) keyParts = new Array<string>(keys.length);
+  from = w.ensure(1, from);
+  w.buf[w.pos++] = 123;
+  let first = true;
   for (let i = 0; i < n; i++) {
     const kind = buf[pos++];
-    let value: string;
+    let len = 0;
     if (kind === TUPLE_TEXT) {
-      const len = buf.readUInt32BE(pos);
+      len = buf.readUInt32BE(pos);
       pos += 4;
-      const end = pos + len;
-      if (end > buf.length) throw new PgoutputError('TupleData value runs past the message');
-      value = shape.convert[i]!(buf.toString('utf8', pos, end));
-      pos = end;
-    } else if (kind === TUPLE_NULL) {
-      value = 'null';
-    } else if (kind === TUPLE_UNCHANGED_TOAST) {
-      value = UNCHANGED_TOAST_JSON;
+      if (pos + len > buf.length) throw new PgoutputError('TupleData value runs past the message');
     } else if (kind === TUPLE_BINARY) {
-      const len = buf.readUInt32BE(pos);
-      pos += 4 + len;
       throw new PgoutputError('binary tuple values are not requested and cannot be decoded');
-    } else {
+    } else if (kind !== TUPLE_NULL && kind !== TUPLE_UNCHANGED_TOAST) {
       throw new PgoutputError(`unknown TupleData column kind 0x${(kind ?? 0).toString(16)}`);
     }
-    if (keyOnly && !shape.identity[i]) continue;
-    const k = keys.indexOf(i);
-    if (k >= 0) keyParts[k] = value;
-    out += first ? shape.prefixes[i]! + value : `,${shape.prefixes[i]!}${value}`;
+    if (keyOnly && !shape.identity[i]) {
+      pos += len;
+      continue;
+    }
+    const prefix = shape.prefixBytes[i]!;
+    from = w.ensure(prefix.length + 1, from);
+    if (!first) w.buf[w.pos++] = 44;
     first = false;
+    w.bytes(prefix, 0, prefix.length);
+    const vrel = w.pos - from;
+    if (kind === TUPLE_TEXT) {
+      from = shape.byteConvert[i]!(buf, pos, pos + len, w, from);
+      pos += len;
+    } else {
+      const b = kind === TUPLE_NULL ? NULL_BYTES : TOAST_BYTES;
+      from = w.ensure(b.length, from);
+      w.bytes(b, 0, b.length);
+    }
+    if (keys.length > 0) {
+      const k = keys.indexOf(i);
+      // Offsets relative to the event's start survive an arena change.
+      if (k >= 0) keyParts[k] = w.buf.toString('utf8', from + vrel, w.pos);
+    }
   }
+  from = w.ensure(1, from);
+  w.buf[w.pos++] = 125;
   tupleEnd = pos;
-  return `${out}}`;
 }
 
 function keyJson(shape: RelationShape): string | null {
@@ -137,48 +161,72 @@ function keyJson(shape: RelationShape): string | null {
   return `${out}}`;
 }
 
+/** The op and key of the last event encodeRow wrote. */
+export let rowOp: 'c' | 'u' | 'd' = 'c';
+export let rowKey: string | null = null;
+
+const OP_C = Buffer.from('{"op":"c","before":');
+const OP_U = Buffer.from('{"op":"u","before":');
+const OP_D = Buffer.from('{"op":"d","before":');
+const AFTER = Buffer.from(',"after":');
+const SOURCE_LSN = Buffer.from(',"source":{"lsn":"');
+const TXID = Buffer.from('","txid":');
+
 /**
- * A row message (at `start`, its type byte) → event JSON. `source` is the rest of the source
- * block after the table: `,"ts_ms":...,"commit_ts":"...","snapshot":false}` built once per
- * transaction; `lsnTxid` its head: `{"lsn":"...","txid":N,`.
+ * A row message (at `start`, its type byte) → the event's JSON bytes in `w`; returns them (a view
+ * into the arena). `rowOp` and `rowKey` tell the op and the record key. `tail` is the end of the
+ * source block, built once per transaction: `,"ts_ms":...,"commit_ts":"...","snapshot":false}}`.
  */
-export function encodeRow(buf: Buffer, start: number, shape: RelationShape, lsnTxid: string, sourceTail: string): EncodedChange {
+export function encodeRow(buf: Buffer, start: number, shape: RelationShape, w: ByteWriter, lsn: string, xid: number, tail: Buffer): Buffer {
   const type = buf[start];
   let pos = start + 5;
-  let before = 'null';
-  let after = 'null';
-  let op: 'c' | 'u' | 'd';
-  let key: string | null;
+  from = w.ensure(64, w.pos);
+  let key: string | null = null;
   if (type === MSG_INSERT) {
     if (buf[pos] !== 0x4e) throw new PgoutputError('Insert without a new tuple');
-    after = tupleJson(buf, pos + 1, shape, false);
+    w.bytes(OP_C, 0, OP_C.length);
+    w.bytes(NULL_BYTES, 0, 4);
+    w.bytes(AFTER, 0, AFTER.length);
+    writeTuple(buf, pos + 1, shape, false, w);
     key = keyJson(shape);
-    op = 'c';
+    rowOp = 'c';
   } else if (type === MSG_UPDATE || type === MSG_DELETE) {
+    const op = type === MSG_UPDATE ? OP_U : OP_D;
+    w.bytes(op, 0, op.length);
     const old = buf[pos];
-    let oldKey: string | null = null;
     if (old === 0x4b || old === 0x4f) {
-      before = tupleJson(buf, pos + 1, shape, old === 0x4b);
-      oldKey = keyJson(shape);
+      writeTuple(buf, pos + 1, shape, old === 0x4b, w);
+      key = keyJson(shape);
       pos = tupleEnd;
+    } else {
+      w.bytes(NULL_BYTES, 0, 4);
     }
+    from = w.ensure(AFTER.length + 4, from);
+    w.bytes(AFTER, 0, AFTER.length);
     if (type === MSG_DELETE) {
-      op = 'd';
-      key = oldKey;
+      w.bytes(NULL_BYTES, 0, 4);
+      rowOp = 'd';
     } else {
       if (buf[pos] !== 0x4e) throw new PgoutputError('Update without a new tuple');
-      after = tupleJson(buf, pos + 1, shape, false);
+      const oldKey = key;
+      writeTuple(buf, pos + 1, shape, false, w);
       key = keyJson(shape) ?? oldKey;
-      op = 'u';
+      rowOp = 'u';
     }
   } else {
     throw new PgoutputError(`not a row message: 0x${(type ?? 0).toString(16)}`);
   }
-  return {
-    op,
-    key,
-    json: `{"op":"${op}","before":${before},"after":${after},"source":${lsnTxid}${shape.sourceTable}${sourceTail}}`,
-  };
+  const st = shape.sourceTableBytes;
+  from = w.ensure(SOURCE_LSN.length + TXID.length + lsn.length + 12 + st.length + tail.length, from);
+  w.bytes(SOURCE_LSN, 0, SOURCE_LSN.length);
+  w.ascii(lsn);
+  w.bytes(TXID, 0, TXID.length);
+  w.ascii(String(xid));
+  w.buf[w.pos++] = 44;
+  w.bytes(st, 0, st.length);
+  w.bytes(tail, 0, tail.length);
+  rowKey = key;
+  return w.buf.subarray(from, w.pos);
 }
 
 /** A snapshot row (text values from a `SELECT *` in column order) → an `r` event. */
@@ -194,7 +242,7 @@ export function encodeSnapshotRow(values: readonly (string | null)[], shape: Rel
     after += i === 0 ? shape.prefixes[i]! + v : `,${shape.prefixes[i]!}${v}`;
   }
   after += '}';
-  return { op: 'c', key: keyJson(shape), json: `{"op":"r","before":null,"after":${after},"source":${source}}` };
+  return { op: 'r', key: keyJson(shape), json: `{"op":"r","before":null,"after":${after},"source":${source}}` };
 }
 
 /** A truncate event for one relation. */
