@@ -25,9 +25,10 @@ export interface SourceRecord {
    */
   encoded?: string | Uint8Array;
   /**
-   * With `encoded`: a small object equal to the value at every path it has (e.g. postgres_cdc's
-   * `{ op, source }`). Topic and key templates read it instead of the value when every field
-   * they name starts with one of its own keys, so the value is never materialized.
+   * With `encoded`: a small object whose scalars equal the value's at the same paths (e.g.
+   * postgres_cdc's `{ source: { schema, table, ... } }`), shared by many records. When every
+   * field the topic template reads is a scalar here, the topic is rendered from it, once per
+   * distinct view object, and the value is never materialized.
    */
   templateView?: Record<string, unknown>;
 }

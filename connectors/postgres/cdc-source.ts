@@ -60,7 +60,7 @@ import {
   rowRelationOid,
   type RelationMessage,
 } from './pgoutput.js';
-import { encodeRow, encodeSnapshotRow, encodeTruncate, relationShape, rowKey, rowOp, type RelationShape } from './pgoutput-json.js';
+import { encodeRow, encodeSnapshotRow, encodeTruncate, relationShape, rowKey, type RelationShape } from './pgoutput-json.js';
 import { ByteWriter } from './pgoutput-bytes.js';
 import { needsFacts, type TypeFacts } from './pgoutput-values.js';
 
@@ -77,8 +77,9 @@ interface SnapshotPosition {
 type Position = StreamPosition | SnapshotPosition | { snapshot_done: true };
 
 /**
- * A record whose value is JSON text built by the decoder; `value` parses it only when a transform
- * or a schema asks, and `templateView` gives templates `op` and `source` without parsing.
+ * A record whose value is JSON built by the decoder; `value` parses it only when a transform or a
+ * schema asks, and `templateView` (shared by the changes of one table in one transaction) lets
+ * topic templates read `source.*` scalars without parsing.
  */
 class CdcRecord implements SourceRecord {
   headers?: Record<string, string>;
@@ -87,11 +88,7 @@ class CdcRecord implements SourceRecord {
     readonly key: string | null,
     readonly encoded: string | Uint8Array,
     readonly timestamp: number,
-    private readonly op: string,
-    private readonly lsn: string,
-    private readonly txid: number | null,
-    private readonly shape: { schema: string; table: string },
-    private readonly commitTs: string | null,
+    readonly templateView: Record<string, unknown>,
   ) {}
 
   get value(): unknown {
@@ -101,21 +98,11 @@ class CdcRecord implements SourceRecord {
     }
     return this.parsed;
   }
+}
 
-  get templateView(): Record<string, unknown> {
-    return {
-      op: this.op,
-      source: {
-        lsn: this.lsn,
-        txid: this.txid,
-        schema: this.shape.schema,
-        table: this.shape.table,
-        ts_ms: this.timestamp,
-        commit_ts: this.commitTs,
-        snapshot: this.op === 'r',
-      },
-    };
-  }
+/** What templates may read without the value: the source block's scalars but the per-change LSN. */
+function sourceView(shape: { schema: string; table: string }, txid: number | null, tsMs: number, commitTs: string | null, snapshot: boolean): Record<string, unknown> {
+  return { source: { schema: shape.schema, table: shape.table, txid, ts_ms: tsMs, commit_ts: commitTs, snapshot } };
 }
 
 interface SnapshotPlan {
@@ -142,6 +129,9 @@ interface Txn {
   skip: number;
   /** `,"ts_ms":...,"commit_ts":...,"snapshot":false}}` */
   tail: Buffer;
+  /** The template view of the last table changed (see CdcRecord). */
+  viewShape: RelationShape | null;
+  view: Record<string, unknown> | null;
 }
 
 export class CdcSource implements Source {
@@ -263,7 +253,7 @@ export class CdcSource implements Source {
       for (const t of plan.tables) {
         const tail = `,"ts_ms":${plan.startedMs},"commit_ts":null,"snapshot":true}`;
         const shape = { schema: t.schema, table: t.table, sourceTable: `"schema":${JSON.stringify(t.schema)},"table":${JSON.stringify(t.table)}` };
-        records.push(new CdcRecord(null, encodeTruncate(shape, `{"lsn":"${lsnText}","txid":null,`, tail), plan.startedMs, 't', lsnText, null, shape, null));
+        records.push(new CdcRecord(null, encodeTruncate(shape, `{"lsn":"${lsnText}","txid":null,`, tail), plan.startedMs, sourceView(t, null, plan.startedMs, null, true)));
       }
       return { records, position: snapshotPosition(plan) };
     }
@@ -279,9 +269,10 @@ export class CdcSource implements Source {
       const shape = plan.shape!;
       const res = await q.query<unknown[]>({ text: `FETCH ${this.config.snapshotFetchRows} FROM sluice_snapshot`, rowMode: 'array' });
       const source = `{"lsn":"${lsnText}","txid":null,${shape.sourceTable},"ts_ms":${plan.startedMs},"commit_ts":null,"snapshot":true}`;
+      const view = sourceView(shape, null, plan.startedMs, null, true);
       for (const row of res.rows) {
         const e = encodeSnapshotRow(row as (string | null)[], shape, source);
-        records.push(new CdcRecord(e.key, e.json, plan.startedMs, 'r', lsnText, null, shape, null));
+        records.push(new CdcRecord(e.key, e.json, plan.startedMs, view));
       }
       plan.rows += res.rows.length;
       if (res.rows.length < this.config.snapshotFetchRows) {
@@ -352,9 +343,12 @@ export class CdcSource implements Source {
         if (txn.index <= txn.skip) continue;
         const shape = this.shapes.get(rowRelationOid(frame, m));
         if (shape === undefined) throw new CdcError('SLUICE_PG_REPLICATION', `a change for relation ${rowRelationOid(frame, m)} before its Relation message`);
-        const lsn = formatLsn(walStart);
-        const json = encodeRow(frame, m, shape, this.writer, lsn, txn.xid, txn.tail);
-        records.push(new CdcRecord(rowKey, json, txn.commitMs, rowOp, lsn, txn.xid, shape, txn.commitTs));
+        const json = encodeRow(frame, m, shape, this.writer, walStart, txn.xid, txn.tail);
+        if (txn.viewShape !== shape) {
+          txn.viewShape = shape;
+          txn.view = sourceView(shape, txn.xid, txn.commitMs, txn.commitTs, false);
+        }
+        records.push(new CdcRecord(rowKey, json, txn.commitMs, txn.view!));
         if (++inBatch >= maxTxn) {
           // A huge transaction: hand this part on; the position says where inside it we are.
           position = { lsn: formatLsn(this.lastComplete), txn: formatLsn(txn.finalLsn), skip: txn.index };
@@ -369,7 +363,7 @@ export class CdcSource implements Source {
           if (this.resume.txn === b.finalLsn) skip = this.resume.skip;
           this.resume = null;
         }
-        this.txn = { finalLsn: b.finalLsn, xid: b.xid, commitMs, commitTs, index: 0, skip, tail: Buffer.from(`,"ts_ms":${commitMs},"commit_ts":"${commitTs}","snapshot":false}}`) };
+        this.txn = { finalLsn: b.finalLsn, xid: b.xid, commitMs, commitTs, index: 0, skip, tail: Buffer.from(`,"ts_ms":${commitMs},"commit_ts":"${commitTs}","snapshot":false}}`), viewShape: null, view: null };
         inBatch = 0;
       } else if (type === MSG_COMMIT) {
         const c = decodeCommit(frame, m);
@@ -390,7 +384,7 @@ export class CdcSource implements Source {
           if (txn.index <= txn.skip) continue;
           const shape = this.shapes.get(oid);
           if (shape === undefined) continue;
-          records.push(new CdcRecord(null, encodeTruncate(shape, `{"lsn":"${lsn}","txid":${txn.xid},`, txn.tail.toString().slice(0, -1)), txn.commitMs, 't', lsn, txn.xid, shape, txn.commitTs));
+          records.push(new CdcRecord(null, encodeTruncate(shape, `{"lsn":"${lsn}","txid":${txn.xid},`, txn.tail.toString().slice(0, -1)), txn.commitMs, sourceView(shape, txn.xid, txn.commitMs, txn.commitTs, false)));
           inBatch++;
         }
       }

@@ -8,6 +8,7 @@ import { converterFor, type ToJson, type TypeCatalog } from './pgoutput-values.j
 
 const ARENA_BYTES = 1 << 20;
 const HEX = '0123456789abcdef';
+const HEX_UPPER = '0123456789ABCDEF';
 
 /** A growing byte buffer; views handed out stay valid (a full arena is left to them, not reused). */
 export class ByteWriter {
@@ -31,6 +32,24 @@ export class ByteWriter {
     let p = this.pos;
     for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i);
     this.pos = p;
+  }
+
+  /** An LSN as Postgres prints it (`16/B374D848`). Caller ensured 17 bytes. */
+  lsn(lsn: number): void {
+    this.hex(Math.floor(lsn / 4294967296));
+    this.buf[this.pos++] = 47;
+    this.hex(lsn % 4294967296);
+  }
+
+  private hex(n: number): void {
+    let digits = 1;
+    while (digits < 8 && n >= 16 ** digits) digits++;
+    const b = this.buf;
+    for (let i = digits - 1; i >= 0; i--) {
+      b[this.pos + i] = HEX_UPPER.charCodeAt(n % 16);
+      n = Math.floor(n / 16);
+    }
+    this.pos += digits;
   }
 
   bytes(src: Uint8Array, start: number, end: number): void {
@@ -118,19 +137,37 @@ const int8 = (slow: ToJson): ByteConv => (src, s, e, w, from) => {
   return w.utf8(slow(src.toString('latin1', s, e)), from);
 };
 
-/** numeric: short integers as they are; anything else through the exact string check. */
-const numeric = (slow: ToJson): ByteConv => (src, s, e, w, from) => {
-  if (e - s <= 15) {
-    let plain = true;
-    for (let i = s; i < e; i++) {
-      const c = src[i]!;
-      if ((c < 48 || c > 57) && !(c === 45 && i === s)) {
-        plain = false;
-        break;
-      }
-    }
-    if (plain) return copy(src, s, e, w, from);
+/**
+ * True when the decimal text src[s..e) prints back the same from a double: at most 15 significant
+ * digits (DBL_DIG), no superfluous zero (leading, or trailing after the point), and inside the
+ * range where JavaScript prints plain decimals (no exponent).
+ */
+export function exactDecimal(src: Uint8Array, s: number, e: number): boolean {
+  let i = s;
+  if (src[i] === 45) i++;
+  const intStart = i;
+  while (i < e && src[i]! >= 48 && src[i]! <= 57) i++;
+  const intLen = i - intStart;
+  if (intLen === 0 || intLen > 15 || (intLen > 1 && src[intStart] === 48)) return false;
+  if (i === e) return !(src[s] === 45 && intLen === 1 && src[intStart] === 48);
+  if (src[i] !== 46) return false;
+  i++;
+  const fracStart = i;
+  while (i < e && src[i]! >= 48 && src[i]! <= 57) i++;
+  const fracLen = i - fracStart;
+  if (i !== e || fracLen === 0 || src[e - 1] === 48) return false;
+  if (intLen === 1 && src[intStart] === 48) {
+    // 0.000ddd: significant digits start after the zeros; below 1e-6 JavaScript prints an exponent.
+    let z = fracStart;
+    while (z < e && src[z] === 48) z++;
+    return z - fracStart < 6 && e - z <= 15;
   }
+  return intLen + fracLen <= 15;
+}
+
+/** numeric: as it is when a double holds it exactly, else through the string converter. */
+const numeric = (slow: ToJson): ByteConv => (src, s, e, w, from) => {
+  if (exactDecimal(src, s, e)) return copy(src, s, e, w, from);
   return w.utf8(slow(src.toString('latin1', s, e)), from);
 };
 

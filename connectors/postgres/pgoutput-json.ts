@@ -86,6 +86,9 @@ export interface EncodedChange {
 // Reused between calls: the tuple walker's outputs (no allocation per call).
 let keyParts: string[] = [];
 let tupleEnd = 0;
+/** Per key column: where its JSON value lies, relative to `from`; -1 when absent. */
+let keyStart = new Int32Array(8);
+let keyEnd = new Int32Array(8);
 /** Where the event being written begins in the writer (moves when the arena is replaced). */
 let from = 0;
 
@@ -104,7 +107,11 @@ function writeTuple(buf: Buffer, pos: number, shape: RelationShape, keyOnly: boo
     throw new PgoutputError(`tuple of ${n} columns for relation ${shape.schema}.${shape.table} of ${shape.prefixes.length}`);
   }
   const keys = shape.keyColumns;
-  if (keys.length > 0) keyParts = new Array<string>(keys.length);
+  if (keys.length > keyStart.length) {
+    keyStart = new Int32Array(keys.length);
+    keyEnd = new Int32Array(keys.length);
+  }
+  keyStart.fill(-1, 0, keys.length);
   from = w.ensure(1, from);
   w.buf[w.pos++] = 123;
   let first = true;
@@ -141,12 +148,40 @@ function writeTuple(buf: Buffer, pos: number, shape: RelationShape, keyOnly: boo
     if (keys.length > 0) {
       const k = keys.indexOf(i);
       // Offsets relative to the event's start survive an arena change.
-      if (k >= 0) keyParts[k] = w.buf.toString('utf8', from + vrel, w.pos);
+      if (k >= 0) {
+        keyStart[k] = vrel;
+        keyEnd[k] = w.pos - from;
+      }
     }
   }
   from = w.ensure(1, from);
   w.buf[w.pos++] = 125;
   tupleEnd = pos;
+}
+
+/** The record key from the last tuple written: `{"id":1}`, built after the event and copied out. */
+function keyFromTuple(shape: RelationShape, w: ByteWriter): string | null {
+  const keys = shape.keyColumns;
+  if (keys.length === 0) return null;
+  let size = 2;
+  for (let k = 0; k < keys.length; k++) {
+    if (keyStart[k]! < 0) return null;
+    size += shape.prefixBytes[keys[k]!]!.length + keyEnd[k]! - keyStart[k]! + 1;
+  }
+  from = w.ensure(size, from);
+  const at = w.pos;
+  const b = w.buf;
+  b[w.pos++] = 123;
+  for (let k = 0; k < keys.length; k++) {
+    if (k > 0) b[w.pos++] = 44;
+    const prefix = shape.prefixBytes[keys[k]!]!;
+    w.bytes(prefix, 0, prefix.length);
+    w.bytes(b, from + keyStart[k]!, from + keyEnd[k]!);
+  }
+  b[w.pos++] = 125;
+  const key = b.toString('utf8', at, w.pos);
+  w.pos = at;
+  return key;
 }
 
 function keyJson(shape: RelationShape): string | null {
@@ -177,7 +212,7 @@ const TXID = Buffer.from('","txid":');
  * into the arena). `rowOp` and `rowKey` tell the op and the record key. `tail` is the end of the
  * source block, built once per transaction: `,"ts_ms":...,"commit_ts":"...","snapshot":false}}`.
  */
-export function encodeRow(buf: Buffer, start: number, shape: RelationShape, w: ByteWriter, lsn: string, xid: number, tail: Buffer): Buffer {
+export function encodeRow(buf: Buffer, start: number, shape: RelationShape, w: ByteWriter, lsn: number, xid: number, tail: Buffer): Buffer {
   const type = buf[start];
   let pos = start + 5;
   from = w.ensure(64, w.pos);
@@ -188,7 +223,7 @@ export function encodeRow(buf: Buffer, start: number, shape: RelationShape, w: B
     w.bytes(NULL_BYTES, 0, 4);
     w.bytes(AFTER, 0, AFTER.length);
     writeTuple(buf, pos + 1, shape, false, w);
-    key = keyJson(shape);
+    key = keyFromTuple(shape, w);
     rowOp = 'c';
   } else if (type === MSG_UPDATE || type === MSG_DELETE) {
     const op = type === MSG_UPDATE ? OP_U : OP_D;
@@ -196,7 +231,7 @@ export function encodeRow(buf: Buffer, start: number, shape: RelationShape, w: B
     const old = buf[pos];
     if (old === 0x4b || old === 0x4f) {
       writeTuple(buf, pos + 1, shape, old === 0x4b, w);
-      key = keyJson(shape);
+      key = keyFromTuple(shape, w);
       pos = tupleEnd;
     } else {
       w.bytes(NULL_BYTES, 0, 4);
@@ -210,16 +245,16 @@ export function encodeRow(buf: Buffer, start: number, shape: RelationShape, w: B
       if (buf[pos] !== 0x4e) throw new PgoutputError('Update without a new tuple');
       const oldKey = key;
       writeTuple(buf, pos + 1, shape, false, w);
-      key = keyJson(shape) ?? oldKey;
+      key = keyFromTuple(shape, w) ?? oldKey;
       rowOp = 'u';
     }
   } else {
     throw new PgoutputError(`not a row message: 0x${(type ?? 0).toString(16)}`);
   }
   const st = shape.sourceTableBytes;
-  from = w.ensure(SOURCE_LSN.length + TXID.length + lsn.length + 12 + st.length + tail.length, from);
+  from = w.ensure(SOURCE_LSN.length + TXID.length + 17 + 12 + st.length + tail.length, from);
   w.bytes(SOURCE_LSN, 0, SOURCE_LSN.length);
-  w.ascii(lsn);
+  w.lsn(lsn);
   w.bytes(TXID, 0, TXID.length);
   w.ascii(String(xid));
   w.buf[w.pos++] = 44;

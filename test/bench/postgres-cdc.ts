@@ -128,10 +128,15 @@ export async function benchPostgresCdc(args: string[]): Promise<string[]> {
       try {
         const endLsn = await prepare(url, rows, txn);
         const base = await recvlogical(pgs, dir, endLsn, rows);
+        const cpu0 = process.cpuUsage();
+        if (process.env.CDC_DEBUG) console.error('phase start', process.hrtime.bigint() / 1000n);
         const ours = only ? await sourceOnly(url, rows) : await sluice(dir, url, rows);
+        const cpu = process.cpuUsage(cpu0);
+        if (process.env.CDC_DEBUG) console.error('phase end', process.hrtime.bigint() / 1000n);
+        const cpuShare = (cpu.user + cpu.system) / 1e6 / ours.seconds;
         const b = rows / base.seconds;
         const o = rows / ours.seconds;
-        lines.push(`round ${i + 1}: ${base.name} ${fmt(b)} changes/s; ${ours.name} ${fmt(o)} changes/s → ${(o / b).toFixed(2)}×`);
+        lines.push(`round ${i + 1}: ${base.name} ${fmt(b)} changes/s; ${ours.name} ${fmt(o)} changes/s → ${(o / b).toFixed(2)}× (sluice used ${(cpuShare * 100).toFixed(0)}% of a core)`);
       } finally {
         remove();
       }
