@@ -8,7 +8,7 @@ import { converterFor, type ToJson, type TypeCatalog } from './pgoutput-values.j
 
 const ARENA_BYTES = 1 << 20;
 const HEX = '0123456789abcdef';
-const HEX_UPPER = '0123456789ABCDEF';
+const HEX_DIGITS = Buffer.from('0123456789ABCDEF');
 
 /** A growing byte buffer; views handed out stay valid (a full arena is left to them, not reused). */
 export class ByteWriter {
@@ -41,13 +41,15 @@ export class ByteWriter {
     this.hex(lsn % 4294967296);
   }
 
+  /** n < 2^32 in upper-case hex, no leading zeros. */
   private hex(n: number): void {
     let digits = 1;
-    while (digits < 8 && n >= 16 ** digits) digits++;
+    for (let t = n >>> 4; t !== 0; t >>>= 4) digits++;
     const b = this.buf;
-    for (let i = digits - 1; i >= 0; i--) {
-      b[this.pos + i] = HEX_UPPER.charCodeAt(n % 16);
-      n = Math.floor(n / 16);
+    let v = n >>> 0;
+    for (let i = this.pos + digits - 1; i >= this.pos; i--) {
+      b[i] = HEX_DIGITS[v & 15]!;
+      v >>>= 4;
     }
     this.pos += digits;
   }

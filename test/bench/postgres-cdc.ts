@@ -72,7 +72,7 @@ async function sluice(dir: string, url: string, rows: number): Promise<Figure> {
 log: { data_dir: ./data }
 pipelines:
   bench:
-    source: { type: postgres_cdc, url: "${url}", tables: [public.bench], publication: ${PUB}, slot: ${SLOT_SLUICE}, snapshot: never }
+    source: { type: postgres_cdc, url: "${url}", tables: [public.bench], publication: ${PUB}, slot: ${SLOT_SLUICE}, snapshot: never${process.env.CDC_BATCH ? `, max_batch_records: ${process.env.CDC_BATCH}` : ''} }
     topic: "cdc.{{ source.table }}"
 `;
   const config = parsePipelines(text, 'bench.yaml', dir, pipelinesSchema(REGISTRY));
