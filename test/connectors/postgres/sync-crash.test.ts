@@ -185,6 +185,8 @@ describe('sync: Postgres table → CDC → topic → Postgres apply, with SIGKIL
     expect(txns).toBeGreaterThan(100);
 
     const want = await snapshot(sourceUrl);
+    expect(want.length).toBeGreaterThan(50);
+    expect(want.some((r) => r.includes('x'.repeat(20_000)))).toBe(true);
     const deadline = Date.now() + 120_000;
     let got = await snapshot(targetUrl);
     while (JSON.stringify(got) !== JSON.stringify(want) && Date.now() < deadline) {
