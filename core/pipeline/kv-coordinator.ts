@@ -18,6 +18,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { JetStreamClient, JetStreamManager, KV } from 'nats';
 
+import { liveKeys } from '../log/jetstream/kv-keys.js';
 import type { Coordinator, WorkLease } from './coordinator.js';
 
 export interface KvCoordinatorOptions {
@@ -156,7 +157,7 @@ export class KvCoordinator implements Coordinator {
   }
 
   private async countWorkers(): Promise<void> {
-    this.liveWorkers = Math.max(1, (await liveKeys(this.jsm, this.kv, this.bucket, 'worker.')).length);
+    this.liveWorkers = Math.max(1, (await liveKeys(this.jsm, this.kv, this.bucket, 'worker.>')).length);
   }
 
 
@@ -211,15 +212,3 @@ function isWrongLastSequence(err: unknown): boolean {
   return e?.api_error?.err_code === 10071 || /wrong last sequence/i.test(e?.message ?? '');
 }
 
-/**
- * The keys under `prefix` that hold a value now. Not `kv.keys()`: its ordered consumer misses keys
- * that are updated while it lists them (seen with nats-server 2.9 under lease renewals), so the
- * subjects come from the stream's state and each is read back (a deleted key keeps its marker).
- */
-export async function liveKeys(jsm: JetStreamManager, kv: KV, bucket: string, prefix: string): Promise<string[]> {
-  const subjectPrefix = `$KV.${bucket}.`;
-  const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${subjectPrefix}${prefix}>` });
-  const keys = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(subjectPrefix.length));
-  const live = await Promise.all(keys.map(async (k) => ((await kv.get(k))?.operation === 'PUT' ? k : null)));
-  return live.filter((k): k is string => k !== null);
-}

@@ -11,7 +11,7 @@ import { connect } from 'nats';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { liveKeys } from '../../core/pipeline/kv-coordinator.js';
+import { liveKeys } from '../../core/log/jetstream/kv-keys.js';
 import { startNats, type NatsServer } from '../support/nats.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
 import { killHard, startSluice, stderrOf, type SluiceProcess } from '../support/sluice-process.js';
@@ -87,7 +87,7 @@ async function leaseHolders(): Promise<Set<string>> {
   try {
     const kv = await nc.jetstream().views.kv('sluice_leases');
     const holders = new Set<string>();
-    for (const k of await liveKeys(await nc.jetstreamManager(), kv, 'sluice_leases', 'lease.')) {
+    for (const k of await liveKeys(await nc.jetstreamManager(), kv, 'sluice_leases', 'lease.>')) {
       const e = await kv.get(k);
       if (e?.operation === 'PUT') holders.add(String((e.json() as { pid: number }).pid));
     }

@@ -40,6 +40,7 @@ import { b64, checkPrefix, escapeTopic, streamName, streamSubject, unb64, unesca
 import { JETSTREAM_DEFAULTS, type JetStreamLogOptions } from './options.js';
 import { JsPartition, isStreamNotFound, type OutFrame, type PartitionContext } from './partition.js';
 import { checkpointHeaders, recoverSource, txnId, writeCache, type SourceState } from './sources.js';
+import { kvKeys, liveKeys } from './kv-keys.js';
 
 const DEFAULT_READ_BYTES = 1024 * 1024;
 /** Room left in a message for the headers (checkpoint positions travel there). */
@@ -239,7 +240,7 @@ export class JetStreamLog implements Log {
   async listTopics(): Promise<string[]> {
     this.check();
     const out: string[] = [];
-    for await (const key of await this.topicsKv.keys()) out.push(unescapeTopic(key));
+    for (const key of await liveKeys(this.session.jsm, this.topicsKv, `${this.prefix}_topics`)) out.push(unescapeTopic(key));
     return out.sort();
   }
 
@@ -643,8 +644,7 @@ export class JetStreamLog implements Log {
     this.check();
     checkGroup(group);
     const filter = topic === undefined ? `${groupToken(group)}.>` : `${groupToken(group)}.${escapeTopic(topic)}.*`;
-    const keys: string[] = [];
-    for await (const key of await this.groupsKv.keys(filter)) keys.push(key);
+    const keys = await kvKeys(this.session.jsm, `${this.prefix}_groups`, filter);
     const out: GroupOffset[] = [];
     for (const key of keys) {
       const e = await this.groupsKv.get(key);
@@ -658,16 +658,14 @@ export class JetStreamLog implements Log {
   async listGroups(): Promise<string[]> {
     this.check();
     const groups = new Set<string>();
-    for await (const key of await this.groupsKv.keys()) groups.add(unb64(key.split('.')[0]!.slice(1)));
+    for (const key of await liveKeys(this.session.jsm, this.groupsKv, `${this.prefix}_groups`)) groups.add(unb64(key.split('.')[0]!.slice(1)));
     return [...groups].sort();
   }
 
   async deleteGroup(group: string): Promise<void> {
     this.check();
     checkGroup(group);
-    const keys: string[] = [];
-    for await (const key of await this.groupsKv.keys(`${groupToken(group)}.>`)) keys.push(key);
-    for (const key of keys) await this.groupsKv.purge(key);
+    for (const key of await kvKeys(this.session.jsm, `${this.prefix}_groups`, `${groupToken(group)}.>`)) await this.groupsKv.purge(key);
   }
 
   // ---------------------------------------------------------------- close
