@@ -4,6 +4,7 @@
  * in 1 MiB chunks with one `fdatasync` per chunk.
  *
  *   npm run bench -- log [--bytes 1GiB] [--sizes 100,1024] [--batch 1000] [--inflight 16]
+ *   npm run bench -- log --backend jetstream ...   (log-jetstream.ts: beside raw nats.js publishing)
  */
 import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,6 +40,9 @@ function median(figs: Figure[]): Figure {
 }
 
 export async function benchLog(args: string[]): Promise<string[]> {
+  const backend = arg(args, 'backend', 'local');
+  if (backend === 'jetstream') return (await import('./log-jetstream.js')).benchLogJetStream(args);
+  if (backend !== 'local') throw new Error(`--backend must be local or jetstream, not ${backend}`);
   const total = parseSize(arg(args, 'bytes', '1GiB'));
   const sizes = arg(args, 'sizes', '100,1024').split(',').map(Number);
   const batch = Number(arg(args, 'batch', '1000'));
