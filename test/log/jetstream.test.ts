@@ -113,6 +113,28 @@ describe('JetStream backend', () => {
     await log.close();
   });
 
+  it('skips the stored frames when the same process retries a transaction that failed half-way', async () => {
+    const prefix = uniquePrefix();
+    const log = await open(prefix, { duplicateWindowMs: 1000 });
+    await log.createTopic('a', { partitions: 1 });
+    await log.createTopic('b', { partitions: 1 });
+    const jsm = await nc.jetstreamManager();
+    const bStream = streamName(prefix, 'b', 0);
+    const bInfo = await jsm.streams.info(bStream);
+    await jsm.streams.delete(bStream);
+    const batch = [{ topic: 'a', records: [{ value: 'a1' }] }, { topic: 'b', records: [{ value: 'b1' }] }];
+    const cp = { checkpoint: { source: 'retry', position: 1 } };
+    await expect(log.appendAll(batch, cp)).rejects.toMatchObject({ code: 'SLUICE_UNKNOWN_TOPIC' });
+    expect(await log.getCheckpoint('retry')).toBeUndefined();
+    await jsm.streams.add({ ...bInfo.config, subjects: [streamSubject(prefix, bStream)] });
+    await new Promise((r) => setTimeout(r, 1200));
+    await log.appendAll(batch, cp);
+    expect((await readAll(log, 'a', 0)).map((r) => r.value.toString())).toEqual(['a1']);
+    expect((await readAll(log, 'b', 0)).map((r) => r.value.toString())).toEqual(['b1']);
+    expect(await log.getCheckpoint('retry')).toBe(1);
+    await log.close();
+  });
+
   it('loses nothing and repeats nothing when nats-server restarts during appends', { timeout: 90_000 }, async () => {
     const prefix = uniquePrefix();
     const log = await open(prefix);

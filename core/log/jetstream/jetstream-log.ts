@@ -436,7 +436,12 @@ export class JetStreamLog implements Log {
   }
 
   /** Publishes frames (message ids set) and fills in each batch's base offset. */
-  private async publish(frames: PendingFrame[], _batches: PlacedBatch[], extra?: (i: number) => [string, string][], stored?: Map<string, { base: number; seq: number }>): Promise<number[]> {
+  private async publish(
+    frames: PendingFrame[],
+    _batches: PlacedBatch[],
+    extra?: (i: number) => [string, string][],
+    stored?: Map<string, { base: number; seq: number }>,
+  ): Promise<number[]> {
     const seqs: number[] = new Array<number>(frames.length).fill(0);
     await Promise.all(
       frames.map(
@@ -445,6 +450,8 @@ export class JetStreamLog implements Log {
             const settle = (base: number, seq: number): void => {
               if (f.first) f.batch.base = base;
               seqs[i] = seq;
+              // Frames of a transaction that fails later must be known as stored (see publishTxn).
+              stored?.set(f.msgId, { base, seq });
               resolve();
             };
             const known = stored?.get(f.msgId);
@@ -531,6 +538,8 @@ export class JetStreamLog implements Log {
         await this.flushSource(state, true);
       }
       const headers = (i: number) => checkpointHeaders(state, txn, counter, positionJson, i, frames.length);
+      // Frames that land are entered in state.stored: should another frame of the transaction
+      // fail, the source's re-send of this batch (same position, same ids) skips them.
       const seqs = await this.publish(frames, batches, headers, state.stored);
       if (mayOverlap) await previous.done;
       for (let i = 0; i < frames.length; i++) {
