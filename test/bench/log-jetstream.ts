@@ -11,20 +11,9 @@
 import { connect, type JetStreamClient, type PubAck } from 'nats';
 
 import { openJetStreamLog } from '../../core/log/jetstream/index.js';
-import type { ProducerRecord } from '../../core/log/types.js';
 import { startLogNats } from '../support/nats-log.js';
+import { makeValue, median, timedAppends } from './log.js';
 import { arg, machine, parseSize, peakRssMiB, rate, row, timed, type Figure } from './util.js';
-
-function makeValue(size: number, i: number): Buffer {
-  const head = `{"id":${i},"msg":"`;
-  const body = 'x'.repeat(Math.max(0, size - head.length - 2));
-  return Buffer.from(`${head}${body}"}`.slice(0, size));
-}
-
-function median(figs: Figure[]): Figure {
-  const sorted = [...figs].sort((a, b) => a.seconds - b.seconds);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 async function windowed(n: number, window: number, publish: (i: number) => Promise<PubAck>): Promise<void> {
   const pending = new Set<Promise<unknown>>();
@@ -119,22 +108,7 @@ async function sluiceRound(
   const log = await openJetStreamLog({ servers: [url], prefix: `bench${size}r${round}` });
   await log.createTopic('bench', { partitions: 1 });
   const count = Math.floor(total / size);
-  const records: ProducerRecord[][] = [];
-  for (let b = 0; b < 16; b++) {
-    records.push(Array.from({ length: batch }, (_, i) => ({ value: makeValue(size, b * batch + i) })));
-  }
-  const append = await timed(`sluice append, jetstream, durable, ${size} B`, count, count * size, async () => {
-    const pending = new Set<Promise<unknown>>();
-    for (let sent = 0, b = 0; sent < count; sent += batch, b++) {
-      const n = Math.min(batch, count - sent);
-      const recs = n === batch ? records[b % 16]! : records[b % 16]!.slice(0, n);
-      const p = log.append('bench', recs, { acks: 'durable' });
-      pending.add(p);
-      void p.then(() => pending.delete(p));
-      if (pending.size >= inflight) await Promise.race(pending);
-    }
-    await Promise.all(pending);
-  });
+  const append = await timedAppends(log, `sluice append, jetstream, durable, ${size} B`, size, count, batch, inflight);
   let got = 0;
   const read = await timed(`sluice sequential read, jetstream, ${size} B`, count, count * size, async () => {
     let offset = 0;

@@ -614,6 +614,12 @@ export class JetStreamLog implements Log {
       if (bad !== null) throw bad;
     }
     const records = fromOffset < p.end ? await p.read(fromOffset, options.maxBytes ?? DEFAULT_READ_BYTES) : [];
+    if (records.length === 0 && fromOffset < p.end) {
+      // The frame went while we looked for it: retention moved the start past it.
+      await this.refreshOrForget(p);
+      bad = outOfRange();
+      if (bad !== null) throw bad;
+    }
     const last = records.at(-1);
     return { records, nextOffset: last === undefined ? fromOffset : last.offset + 1, startOffset: p.start, endOffset: p.end };
   }
