@@ -151,6 +151,8 @@ export class JetStreamLog implements Log {
       max_age: meta.retention.maxAgeMs === undefined ? 0 : nanos(meta.retention.maxAgeMs),
       max_bytes: meta.retention.maxBytes ?? -1,
       max_msg_size: -1,
+      // Reads fetch frames by sequence with direct gets (raw payloads, served by any replica).
+      allow_direct: true,
       description: `sluice topic ${topic} partition ${p}`,
     };
   }
