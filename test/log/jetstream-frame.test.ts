@@ -38,6 +38,14 @@ describe('frame codec', () => {
     expect(out).toEqual([{ offset: 41, timestamp: 2, key: null, value: Buffer.alloc(0), headers: {} }]);
   });
 
+  it('keeps a header named __proto__ as data', () => {
+    const frame = encode([{ timestamp: 0, key: null, value: Buffer.alloc(0), headers: [[Buffer.from('__proto__'), Buffer.from('x')]] }]);
+    const out: LogRecord[] = [];
+    decodeFrame(frame, 0, 0, 'f', out);
+    expect(Object.entries(out[0]!.headers)).toEqual([['__proto__', 'x']]);
+    expect(Object.getPrototypeOf(out[0]!.headers)).toBe(Object.prototype);
+  });
+
   it('refuses bad magic and truncated frames with CorruptRecordError', () => {
     const frame = encode([{ timestamp: 5, key: null, value: Buffer.from('hello'), headers: null }]);
     expect(() => frameSummary(Buffer.from('nope, not a frame'), 'x')).toThrow(CorruptRecordError);
