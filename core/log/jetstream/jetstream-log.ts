@@ -262,9 +262,21 @@ export class JetStreamLog implements Log {
 
   async describeTopic(name: string): Promise<TopicDescription> {
     this.check();
-    // Another process may have deleted or recreated it: always ask.
-    this.forget(name);
-    return this.describe(await this.topic(name));
+    // Another process may have deleted or recreated it: always ask, but keep the partitions'
+    // state (writers in flight, read hints) while it is the same topic.
+    checkTopicName(name);
+    const entry = await this.topicsKv.get(escapeTopic(name));
+    if (entry === null || entry.operation !== 'PUT') {
+      this.forget(name);
+      throw new UnknownTopicError(name);
+    }
+    const meta = JSON.parse(entry.string()) as TopicMeta;
+    let t = this.topics.get(name);
+    if (t === undefined || t.meta.createdAt !== meta.createdAt || t.meta.partitions !== meta.partitions) {
+      t = this.build(name, meta);
+      this.topics.set(name, t);
+    }
+    return this.describe(t);
   }
 
   private async describe(t: Topic): Promise<TopicDescription> {
