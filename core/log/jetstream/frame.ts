@@ -133,7 +133,10 @@ export function decodeFrame(frame: Uint8Array, base: number, fromOffset: number,
         const vl = buf.readUInt32LE(at);
         at += 4;
         need(vl);
-        h[name] = buf.toString('utf8', at, at + vl);
+        const value = buf.toString('utf8', at, at + vl);
+        // A header named __proto__ is data, not the object's prototype.
+        if (name === '__proto__') Object.defineProperty(h, name, { value, enumerable: true, writable: true, configurable: true });
+        else h[name] = value;
         at += vl;
       }
       headers = h;

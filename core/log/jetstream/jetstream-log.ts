@@ -68,6 +68,8 @@ export function isJetStreamLog(log: Log): log is JetStreamLog {
 export class JetStreamLog implements Log {
   readonly backend = 'jetstream';
   private readonly topics = new Map<string, Topic>();
+  private readonly loading = new Map<string, Promise<Topic>>();
+  private intake: Promise<unknown> = Promise.resolve();
   private readonly sources = new Map<string, Promise<SourceState>>();
   private readonly brokenChains = new Map<string, unknown>();
   private readonly pending = new Set<Promise<unknown>>();
@@ -152,6 +154,8 @@ export class JetStreamLog implements Log {
       max_age: meta.retention.maxAgeMs === undefined ? 0 : nanos(meta.retention.maxAgeMs),
       max_bytes: meta.retention.maxBytes ?? -1,
       max_msg_size: -1,
+      // Reads fetch frames by sequence with direct gets (raw payloads, served by any replica).
+      allow_direct: true,
       description: `sluice topic ${topic} partition ${p}`,
     };
   }
@@ -164,15 +168,28 @@ export class JetStreamLog implements Log {
     return { name, meta, parts };
   }
 
-  private async topic(name: string): Promise<Topic> {
+  private topic(name: string): Promise<Topic> {
     const known = this.topics.get(name);
-    if (known !== undefined) return known;
-    checkTopicName(name);
-    const entry = await this.topicsKv.get(escapeTopic(name));
-    if (entry === null || entry.operation !== 'PUT') throw new UnknownTopicError(name);
-    const t = this.build(name, JSON.parse(entry.string()) as TopicMeta);
-    this.topics.set(name, t);
-    return t;
+    if (known !== undefined) return Promise.resolve(known);
+    // One lookup per name at a time: appends issued in order must stay in order, so a second
+    // append may not overtake the first because its lookup answered sooner.
+    let loading = this.loading.get(name);
+    if (loading === undefined) {
+      loading = (async () => {
+        checkTopicName(name);
+        const entry = await this.topicsKv.get(escapeTopic(name));
+        if (entry === null || entry.operation !== 'PUT') throw new UnknownTopicError(name);
+        const t = this.build(name, JSON.parse(entry.string()) as TopicMeta);
+        this.topics.set(name, t);
+        return t;
+      })();
+      this.loading.set(name, loading);
+      const done = (): void => {
+        this.loading.delete(name);
+      };
+      loading.then(done, done);
+    }
+    return loading;
   }
 
   private forget(name: string): void {
@@ -246,9 +263,21 @@ export class JetStreamLog implements Log {
 
   async describeTopic(name: string): Promise<TopicDescription> {
     this.check();
-    // Another process may have deleted or recreated it: always ask.
-    this.forget(name);
-    return this.describe(await this.topic(name));
+    // Another process may have deleted or recreated it: always ask, but keep the partitions'
+    // state (writers in flight, read hints) while it is the same topic.
+    checkTopicName(name);
+    const entry = await this.topicsKv.get(escapeTopic(name));
+    if (entry === null || entry.operation !== 'PUT') {
+      this.forget(name);
+      throw new UnknownTopicError(name);
+    }
+    const meta = JSON.parse(entry.string()) as TopicMeta;
+    let t = this.topics.get(name);
+    if (t === undefined || t.meta.createdAt !== meta.createdAt || t.meta.partitions !== meta.partitions) {
+      t = this.build(name, meta);
+      this.topics.set(name, t);
+    }
+    return this.describe(t);
   }
 
   private async describe(t: Topic): Promise<TopicDescription> {
@@ -319,47 +348,38 @@ export class JetStreamLog implements Log {
     void settled.then(() => this.pending.delete(settled));
   }
 
-  /** `placed` resolves once the append is validated and queued; `done` once every frame is stored. */
+  /**
+   * `placed` resolves once the append is validated and queued; `done` once every frame is stored.
+   * Appends are taken in one at a time, in call order (`intake`), up to the point where their
+   * frames are queued on the partitions and their transaction is ordered behind the source's
+   * previous one: an append made later can never be stored before one made earlier, whatever its
+   * topic lookups cost. The publishing itself overlaps.
+   */
   private appendWork(entries: readonly AppendEntry[], options: AppendOptions): { placed: Promise<PlacedBatch[]>; done: Promise<void> } {
-    let resolvePlaced!: (b: PlacedBatch[]) => void;
-    let rejectPlaced!: (e: unknown) => void;
-    const placed = new Promise<PlacedBatch[]>((res, rej) => {
-      resolvePlaced = res;
-      rejectPlaced = rej;
-    });
-    const done = (async () => {
-      let batches: PlacedBatch[];
-      let frames: PendingFrame[];
-      let positionJson: string | undefined;
-      try {
-        const now = Date.now();
-        batches = [];
-        frames = [];
-        for (const entry of entries) {
-          const t = await this.topic(entry.topic);
-          this.place(t, entry.records, now, batches, frames);
-        }
-        if (options.checkpoint !== undefined) positionJson = checkpointJson(options.checkpoint);
-      } catch (err) {
-        rejectPlaced(err);
-        throw err;
-      }
-      if (options.checkpoint === undefined) {
-        resolvePlaced(batches);
-        for (const f of frames) f.msgId = `${this.writerId}-${this.frameCounter++}`;
-        await this.publish(frames, batches);
-        return;
-      }
-      const state = await this.sourceState(options.checkpoint.source).catch((err: unknown) => {
-        rejectPlaced(err);
-        throw err;
-      });
-      resolvePlaced(batches);
-      await this.publishTxn(state, options.checkpoint.position, positionJson!, frames, batches);
-    })();
-    // `done` rejections are observed by the caller, or reported for acks none.
+    const prepared = this.intake.then(() => this.prepare(entries, options));
+    this.intake = prepared.catch(() => undefined);
+    const done = prepared.then((p) => p.stored);
     done.catch(() => undefined);
-    return { placed, done };
+    return { placed: prepared.then((p) => p.batches), done };
+  }
+
+  private async prepare(entries: readonly AppendEntry[], options: AppendOptions): Promise<{ batches: PlacedBatch[]; stored: Promise<void> }> {
+    const now = Date.now();
+    const batches: PlacedBatch[] = [];
+    const frames: PendingFrame[] = [];
+    for (const entry of entries) this.place(await this.topic(entry.topic), entry.records, now, batches, frames);
+    let stored: Promise<void>;
+    if (options.checkpoint === undefined) {
+      for (const f of frames) f.msgId = `${this.writerId}-${this.frameCounter++}`;
+      stored = this.publish(frames, batches).then(() => undefined);
+    } else {
+      const positionJson = checkpointJson(options.checkpoint);
+      const state = await this.sourceState(options.checkpoint.source);
+      // Its synchronous start orders the transaction behind the source's previous one.
+      stored = this.publishTxn(state, options.checkpoint.position, positionJson, frames, batches);
+    }
+    stored.catch(() => undefined);
+    return { batches, stored };
   }
 
   /** Validates, partitions and packs one entry's records into frames (one run of frames per partition). */
@@ -437,7 +457,12 @@ export class JetStreamLog implements Log {
   }
 
   /** Publishes frames (message ids set) and fills in each batch's base offset. */
-  private async publish(frames: PendingFrame[], _batches: PlacedBatch[], extra?: (i: number) => [string, string][], stored?: Map<string, { base: number; seq: number }>): Promise<number[]> {
+  private async publish(
+    frames: PendingFrame[],
+    _batches: PlacedBatch[],
+    extra?: (i: number) => [string, string][],
+    stored?: Map<string, { base: number; seq: number }>,
+  ): Promise<number[]> {
     const seqs: number[] = new Array<number>(frames.length).fill(0);
     await Promise.all(
       frames.map(
@@ -446,6 +471,8 @@ export class JetStreamLog implements Log {
             const settle = (base: number, seq: number): void => {
               if (f.first) f.batch.base = base;
               seqs[i] = seq;
+              // Frames of a transaction that fails later must be known as stored (see publishTxn).
+              stored?.set(f.msgId, { base, seq });
               resolve();
             };
             const known = stored?.get(f.msgId);
@@ -500,19 +527,12 @@ export class JetStreamLog implements Log {
    * previous one, so a crash can never leave a later position stored without an earlier one.
    */
   private async publishTxn(state: SourceState, position: unknown, positionJson: string, frames: PendingFrame[], batches: PlacedBatch[]): Promise<void> {
-    const previousJson = state.positionJson;
+    // The previous position *issued* (not yet committed when appends are pipelined): a re-send
+    // after a restart starts from the committed one, which is then the same.
+    const previousJson = state.issuedJson;
+    state.issuedJson = positionJson;
     const txn = txnId(state.source, previousJson, positionJson);
     const counter = ++state.counter;
-    if (frames.length === 0) {
-      // Nothing to carry the checkpoint: it goes into the cache alone (awaited, so it is stored).
-      await state.tail.done.catch(() => undefined);
-      state.position = position;
-      state.positionJson = positionJson;
-      state.hasPosition = true;
-      state.committed = counter;
-      await writeCache(this.sourcesKv, state);
-      return;
-    }
     frames.forEach((f, i) => (f.msgId = `${txn}-${i}`));
     const single = frames.length === 1 ? frames[0]!.part.stream : null;
     const previous = state.tail;
@@ -520,6 +540,20 @@ export class JetStreamLog implements Log {
     let finish!: () => void;
     const mine = new Promise<void>((r) => (finish = r));
     state.tail = { stream: single, done: mine };
+    if (frames.length === 0) {
+      // Nothing to carry the checkpoint: it goes into the cache alone (awaited, so it is stored).
+      try {
+        await previous.done;
+        this.commitPosition(state, counter, position, positionJson);
+        await this.flushSource(state, true);
+        return;
+      } catch (err) {
+        state.issuedJson = state.positionJson;
+        throw err;
+      } finally {
+        finish();
+      }
+    }
     try {
       if (!mayOverlap) await previous.done;
       // Register new streams before writing to them, so recovery knows where to look.
@@ -532,6 +566,8 @@ export class JetStreamLog implements Log {
         await this.flushSource(state, true);
       }
       const headers = (i: number) => checkpointHeaders(state, txn, counter, positionJson, i, frames.length);
+      // Frames that land are entered in state.stored: should another frame of the transaction
+      // fail, the source's re-send of this batch (same position, same ids) skips them.
       const seqs = await this.publish(frames, batches, headers, state.stored);
       if (mayOverlap) await previous.done;
       for (let i = 0; i < frames.length; i++) {
@@ -539,16 +575,23 @@ export class JetStreamLog implements Log {
         state.seqs[s] = Math.max(state.seqs[s] ?? 0, seqs[i]!);
       }
       for (const f of frames) state.stored.delete(f.msgId);
-      if (counter > state.committed) {
-        state.committed = counter;
-        state.position = position;
-        state.positionJson = positionJson;
-        state.hasPosition = true;
-      }
+      this.commitPosition(state, counter, position, positionJson);
       void this.flushSource(state, false);
+    } catch (err) {
+      // The source starts again from its committed position: its re-send must get the same ids.
+      state.issuedJson = state.positionJson;
+      throw err;
     } finally {
       finish();
     }
+  }
+
+  private commitPosition(state: SourceState, counter: number, position: unknown, positionJson: string): void {
+    if (counter <= state.committed) return;
+    state.committed = counter;
+    state.position = position;
+    state.positionJson = positionJson;
+    state.hasPosition = true;
   }
 
   /** Writes the source's cache entry; in the background unless `wait`. One write at a time. */
@@ -606,6 +649,12 @@ export class JetStreamLog implements Log {
       if (bad !== null) throw bad;
     }
     const records = fromOffset < p.end ? await p.read(fromOffset, options.maxBytes ?? DEFAULT_READ_BYTES) : [];
+    if (records.length === 0 && fromOffset < p.end) {
+      // The frame went while we looked for it: retention moved the start past it.
+      await this.refreshOrForget(p);
+      bad = outOfRange();
+      if (bad !== null) throw bad;
+    }
     const last = records.at(-1);
     return { records, nextOffset: last === undefined ? fromOffset : last.offset + 1, startOffset: p.start, endOffset: p.end };
   }

@@ -38,6 +38,8 @@ export interface SourceState {
   hasPosition: boolean;
   position: unknown;
   positionJson: string;
+  /** Position of the last transaction started (the previous position of the next one). */
+  issuedJson: string;
   /** Last counter handed out; the next transaction gets counter + 1. */
   counter: number;
   /** Counter of the last committed transaction (what the cache records). */
@@ -142,6 +144,7 @@ export async function recoverSource(
     hasPosition,
     position: hasPosition ? (JSON.parse(positionJson) as unknown) : undefined,
     positionJson,
+    issuedJson: positionJson,
     counter: maxCounter,
     committed: best !== undefined ? best.counter : cache.counter,
     seqs,
