@@ -4,8 +4,9 @@ import { generateSource } from './generate/index.js';
 import { postgresSink } from './postgres/sink.js';
 import { fileSink, fileSource } from './file/index.js';
 import { stdoutSink } from './stdout/index.js';
+import { postgresCdcSource } from './postgres/cdc.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const builtinSources: readonly SourceDeclaration<any>[] = [generateSource, fileSource];
+export const builtinSources: readonly SourceDeclaration<any>[] = [generateSource, fileSource, postgresCdcSource];
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const builtinSinks: readonly SinkDeclaration<any>[] = [fileSink, stdoutSink, postgresSink];

@@ -18,6 +18,20 @@ export interface SourceRecord {
   headers?: Record<string, string>;
   /** ms since the epoch; defaults to the time of the append. */
   timestamp?: number;
+  /**
+   * The value's JSON text, when the source builds it directly (a hot path that never makes the
+   * value object, e.g. postgres_cdc): the runtime stores it as it is when the pipeline has no
+   * transforms and the topic no record schema; otherwise it reads `value`, which may then be a
+   * getter that parses `encoded` on demand.
+   */
+  encoded?: string | Uint8Array;
+  /**
+   * With `encoded`: a small object whose scalars equal the value's at the same paths (e.g.
+   * postgres_cdc's `{ source: { schema, table, ... } }`), shared by many records. When every
+   * field the topic template reads is a scalar here, the topic is rendered from it, once per
+   * distinct view object, and the value is never materialized.
+   */
+  templateView?: Record<string, unknown>;
 }
 
 export interface SourceBatch {
@@ -139,6 +153,12 @@ export interface SourceDeclaration<C = Record<string, unknown>> {
   /** Whether re-reading from a committed position gives exactly the same records. */
   replayable: boolean;
   create(config: C, ctx: ConnectorContext): Source;
+  /**
+   * Removes what the source keeps outside Sluice for the pipeline (e.g. a replication slot and a
+   * publication), for `sluice pipelines drop`; resolves to one line per thing removed. Called
+   * while the pipeline does not run.
+   */
+  drop?(config: C, ctx: ConnectorContext): Promise<string[]>;
 }
 
 /**

@@ -29,7 +29,8 @@ import type {
 import type { PipelineSpec, PipelinesConfig, TopicSpec } from './config.js';
 import { compileChain } from './chain.js';
 import type { PipelineEvent, TransformFn } from './transforms/index.js';
-import { compileTemplate } from './template.js';
+import { compileTemplate, templateFields } from './template.js';
+import { getPath, parseFieldPath, type FieldPath } from './transforms/field-path.js';
 import { RESTART_RETRY, SINK_RETRY, backoffDelay, retry, sleep } from './retry.js';
 import type { Metrics } from '../admin/metrics.js';
 import { LocalCoordinator, units } from './coordinator.js';
@@ -85,6 +86,12 @@ interface PipelineState {
   keyTemplate: ((e: PipelineEvent) => string) | null;
   /** Matches the topics this pipeline's sinks read (the target topic, or all its routes). */
   topicPattern: RegExp;
+  /**
+   * The value fields the topic template reads, when it reads nothing else (no `_key`,
+   * `_timestamp`, `_topic`): then its text depends only on them and can be reused per
+   * SourceRecord.templateView. Null otherwise.
+   */
+  topicFields: FieldPath[] | null;
 }
 
 /** A topic template's literal parts must match; each {{ ... }} matches one or more characters. */
@@ -96,6 +103,21 @@ export function templatePattern(template: string): RegExp {
 const DLQ_SUFFIX = '.dlq';
 /** A task that failed after running this long restarts after the shortest backoff again. */
 const HEALTHY_MS = 60_000;
+
+/** See PipelineState.topicFields. */
+function topicFields(topic: string): FieldPath[] | null {
+  if (/\{\{\s*_(key|topic|timestamp)\s*\}\}/.test(topic)) return null;
+  return templateFields(topic).map((f) => parseFieldPath(f));
+}
+
+/** True when every path leads to a scalar in `view`. */
+function leavesIn(view: unknown, paths: readonly FieldPath[]): boolean {
+  for (const p of paths) {
+    const v = getPath(view, p);
+    if (v === undefined || (typeof v === 'object' && v !== null)) return false;
+  }
+  return true;
+}
 
 /** The topics a pipeline's sinks read: its `topic` and every topic a `route` transform names. */
 function topicsPattern(spec: PipelineSpec): RegExp {
@@ -156,6 +178,7 @@ export class PipelineRuntime {
         topicTemplate: compileTemplate(spec.topic),
         keyTemplate: spec.key === undefined ? null : compileTemplate(spec.key),
         topicPattern: topicsPattern(spec),
+        topicFields: topicFields(spec.topic),
       };
       if (!spec.topic.includes('{{')) await this.ensureTopic(spec.topic);
       this.pipelines.push(state);
@@ -350,7 +373,44 @@ export class PipelineRuntime {
     };
     const now = Date.now();
     let bytes = 0;
+    const direct = p.spec.transforms.length === 0;
+    // The topic rendered for the last template view (records of one table and transaction share it).
+    let lastView: unknown;
+    let viewTopic: string | undefined;
     for (const r of records) {
+      // Pre-encoded values pass through as they are when nothing needs the value object.
+      if (direct && r.encoded !== undefined) {
+        const timestamp = r.timestamp ?? now;
+        let topic: string | undefined;
+        const view = p.topicFields === null ? undefined : r.templateView;
+        if (view !== undefined) {
+          if (view !== lastView) {
+            lastView = view;
+            viewTopic = leavesIn(view, p.topicFields!) ? p.topicTemplate({ value: view, key: null, headers: {}, timestamp, topic: '' }) : undefined;
+          }
+          topic = viewTopic;
+        }
+        let ev: PipelineEvent | undefined;
+        if (topic === undefined) {
+          ev = { value: r.value, key: r.key ?? null, headers: r.headers ?? {}, timestamp, topic: '' };
+          topic = ev.topic = p.topicTemplate(ev);
+        }
+        const known = this.validators.get(topic);
+        const validate = known !== undefined || this.validators.has(topic) ? (known ?? null) : await this.validator(topic);
+        if (validate === null) {
+          let key = r.key ?? null;
+          if (p.keyTemplate !== null) {
+            ev ??= { value: r.value, key, headers: r.headers ?? {}, timestamp, topic };
+            key = p.keyTemplate(ev);
+          }
+          const rec: ProducerRecord = { value: r.encoded, timestamp };
+          if (key !== null && key !== '') rec.key = key;
+          if (r.headers !== undefined && Object.keys(r.headers).length > 0) rec.headers = r.headers;
+          bytes += r.encoded.length;
+          push(topic, rec);
+          continue;
+        }
+      }
       const event: PipelineEvent = {
         value: r.value,
         key: r.key ?? null,
@@ -573,7 +633,7 @@ export class PipelineRuntime {
       // Find the poison: deliver one record at a time, dead-lettering the ones that keep failing.
       const keepsOffsets = s.delivery !== 'at-least-once';
       for (const r of batch.records) {
-        const one: SinkBatch = { topic: batch.topic, partition: batch.partition, records: [r], nextOffset: r.offset + 1, fence: batch.fence };
+        const one: SinkBatch = { ...batch, records: [r], nextOffset: r.offset + 1 };
         try {
           await retry(() => sink.write(one), { policy: { ...SINK_RETRY, maxAttempts: 2 }, signal, onRetry, isRetriable });
         } catch (recordErr) {
