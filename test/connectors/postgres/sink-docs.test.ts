@@ -5,27 +5,17 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { postgresSink } from '../../../connectors/postgres/sink.js';
-import { startPostgres, type PgServer } from '../../support/postgres.js';
-import { query } from './sink-helpers.js';
+import { privateCluster, query } from './sink-helpers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const PAGE = readFileSync(join(ROOT, 'docs/connectors/postgres-sink.md'), 'utf8');
 const MAIN = join(ROOT, 'dist/core/cli/main.js');
 
-let server: PgServer;
-const dirs: string[] = [];
-beforeAll(async () => {
-  server = await startPostgres();
-}, 120_000);
-afterAll(async () => {
-  await server?.stop();
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const cluster = privateCluster();
 
 describe('docs/connectors/postgres-sink.md', () => {
   it('lists every config key with its default', () => {
@@ -45,10 +35,9 @@ describe('docs/connectors/postgres-sink.md', () => {
 
   it.skipIf(!existsSync(MAIN))('runs its example', async () => {
     const yaml = /```yaml\n(# yaml-language-server[^\n]*\nversion: 1\n[\s\S]*?)```/.exec(PAGE)![1]!;
-    const dir = await mkdtemp(join(tmpdir(), 'sluice-pgsink-docs-'));
-    dirs.push(dir);
+    const dir = await cluster.tempDir('sluice-pgsink-docs-');
     await writeFile(join(dir, 'pipelines.yaml'), yaml.replace('listen: 127.0.0.1:7070', 'listen: "127.0.0.1:0"'));
-    const url = await server.createDatabase('docs');
+    const url = await cluster.server().createDatabase('docs');
     const child = spawn(process.execPath, [MAIN, 'run', '-c', join(dir, 'pipelines.yaml')], {
       cwd: dir,
       stdio: ['ignore', 'ignore', 'pipe'],
