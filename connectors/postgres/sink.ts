@@ -17,6 +17,7 @@ import pg from 'pg';
 import { SinkFencedError, compileTemplate } from '../sdk.js';
 import type { ConnectorContext, PipelineEvent, Sink, SinkBatch, SinkDeclaration, SinkRecord } from '../sdk.js';
 import { PgSinkError, classifyPgError, redactUrl } from './sink-errors.js';
+import { copyPlan, jsonRowToCopy } from './sink-copy.js';
 import { copyField, qualified, quoteIdent, valueText, type ColumnType } from './sink-sql.js';
 import { addColumns, columnTypesFor, createTable, loadTable, type TableInfo } from './sink-table.js';
 
@@ -66,6 +67,9 @@ const DEFAULTS = {
 const TYPE_PATTERN = '^[A-Za-z_][A-Za-z0-9_ ]*(\\([0-9, ]+\\))?( ?\\[\\])*$';
 
 type Row = Record<string, unknown>;
+
+/** Bytes of COPY data sent at a time: the server loads one chunk while the next is encoded. */
+const COPY_CHUNK = 64 * 1024;
 
 /** One statement (or COPY + statement) of a batch, run in order inside the batch's transaction. */
 type Step =
@@ -250,7 +254,8 @@ class PostgresSink implements Sink {
         return;
       }
       const todo = from <= (records[0]?.offset ?? nextOffset) ? records : records.filter((r) => r.offset >= from);
-      for (const step of await this.plan(client, todo)) await this.run(client, step);
+      const rest = this.c.mode === 'append' && this.tableOf === null && this.schemaOf === null ? await this.streamAppend(client, todo) : todo;
+      for (const step of await this.plan(client, rest)) await this.run(client, step);
       await client.query({
         name: 'sluice_offsets_store',
         text: `INSERT INTO ${this.offsets} (pipeline, sink, topic, partition, next_offset, fence) VALUES ($1, $2, $3, $4, $5, $6)
@@ -477,6 +482,84 @@ class PostgresSink implements Sink {
       stream.on('finish', resolve);
       stream.end(Buffer.from(text));
     });
+  }
+
+  /**
+   * append into a constant table, streamed: records are parsed and encoded while the server
+   * already loads the ones sent before (JS and Postgres work side by side, not one after the
+   * other). The first record's fields are the COPY's columns; records with other fields, and all
+   * records when the first one needs on_new_fields, are returned for the general path.
+   */
+  private async streamAppend(client: pg.Client, records: SinkRecord[]): Promise<SinkRecord[]> {
+    const first = records[0]?.value;
+    if (!isRow(first)) return records;
+    const info = await this.table(client, this.c.schema, this.c.table, [first]);
+    const columns = Object.keys(first);
+    if (columns.length === 0 || columns.some((c) => !info.columns.has(c))) return records;
+    const types = this.columnTypes(info, columns);
+    const n = columns.length;
+    const plan = copyPlan(columns, types);
+    const rest: SinkRecord[] = [];
+    const stream = client.query(copyFrom(`COPY ${info.sql} (${columns.map(quoteIdent).join(', ')}) FROM STDIN`));
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on('error', reject);
+      stream.on('finish', resolve);
+    });
+    let failed = false;
+    done.catch(() => (failed = true));
+    let out = Buffer.allocUnsafe(COPY_CHUNK * 2);
+    let len = 0;
+    const flush = async (): Promise<void> => {
+      const full = out.subarray(0, len);
+      out = Buffer.allocUnsafe(COPY_CHUNK * 2);
+      len = 0;
+      if (!stream.write(full)) await Promise.race([new Promise<void>((resolve) => stream.once('drain', resolve)), done.catch(() => undefined)]);
+    };
+    const room = async (bytes: number): Promise<void> => {
+      if (len + bytes <= out.length) return;
+      if (len > 0) await flush();
+      if (bytes > out.length) out = Buffer.allocUnsafe(bytes);
+    };
+    for (const r of records) {
+      if (failed) break;
+      const raw = r.raw;
+      if (len + raw.length + 1 > out.length) await room(raw.length + 1);
+      // The usual record: its JSON bytes become the COPY row directly.
+      const end = jsonRowToCopy(raw, plan, out, len);
+      if (end >= 0) {
+        len = end;
+      } else {
+        const row = r.value;
+        // Same fields in the same order go in this COPY, encoded from the parsed value.
+        let same = isRow(row);
+        let k = 0;
+        if (same) {
+          for (const key in row as Row) {
+            if (k >= n || key !== columns[k]) {
+              same = false;
+              break;
+            }
+            k++;
+          }
+        }
+        if (!same || k !== n) {
+          rest.push(r);
+          continue;
+        }
+        let text = '';
+        for (let i = 0; i < n; i++) {
+          if (i > 0) text += '\t';
+          text += copyField(valueText((row as Row)[columns[i]!], types[i]));
+        }
+        text += '\n';
+        await room(Buffer.byteLength(text));
+        len += out.write(text, len);
+      }
+      if (len >= COPY_CHUNK) await flush();
+    }
+    stream.end(out.subarray(0, len));
+    await done;
+    return rest;
   }
 
   /** A session-local staging table with these columns of the target, reused across batches. */

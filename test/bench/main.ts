@@ -6,12 +6,14 @@ import { benchFile } from './file.js';
 import { benchLog } from './log.js';
 import { benchPipeline } from './pipeline.js';
 import { benchPostgresCdc } from './postgres-cdc.js';
+import { benchPostgresSink } from './postgres-sink.js';
 
 const benches: Record<string, (args: string[]) => Promise<string[]>> = {
   log: benchLog,
   pipeline: benchPipeline,
   file: benchFile,
   'postgres-cdc': benchPostgresCdc,
+  'postgres-sink': benchPostgresSink,
 };
 
 async function main(): Promise<void> {

@@ -4,48 +4,24 @@
  * SIGKILLed at random moments and restarted; the table must hold every record exactly once.
  *   SLUICE_PG_CRASH_RUNS=50 SLUICE_PG_CRASH_RECORDS=200000 npx vitest run test/connectors/postgres/sink-crash
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPostgres, type PgServer } from '../../support/postgres.js';
-import { query } from './sink-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { SLUICE_MAIN, killHard, startSluice } from '../../support/sluice-process.js';
+import { privateCluster, query } from './sink-helpers.js';
 
-const MAIN = join(process.cwd(), 'dist/core/cli/main.js');
 const RUNS = Number(process.env.SLUICE_PG_CRASH_RUNS ?? 12);
 const RECORDS = Number(process.env.SLUICE_PG_CRASH_RECORDS ?? 40_000);
 const RATE = Number(process.env.SLUICE_PG_CRASH_RATE ?? 4_000);
 
-let server: PgServer;
-const dirs: string[] = [];
-beforeAll(async () => {
-  server = await startPostgres();
-}, 120_000);
-afterAll(async () => {
-  await server?.stop();
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
-
-function start(dir: string, logLevel = 'warn') {
-  const child = spawn(process.execPath, [MAIN, 'run', '-c', join(dir, 'pipelines.yaml')], {
-    cwd: dir,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, SLUICE_LOG_LEVEL: logLevel },
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
-  return { child, exited, stderr: () => stderr };
-}
+const cluster = privateCluster();
 
 describe('crash: sluice run with a postgres sink, killed with SIGKILL', () => {
-  it.skipIf(!existsSync(MAIN))(`holds every record exactly once after ${RUNS} kills`, async () => {
-    const url = await server.createDatabase('crash');
+  it.skipIf(!existsSync(SLUICE_MAIN))(`holds every record exactly once after ${RUNS} kills`, async () => {
+    const url = await cluster.server().createDatabase('crash');
     await query(url, 'CREATE TABLE events (id bigint NOT NULL, timestamp text, level text, service text, message text)');
-    const dir = await mkdtemp(join(tmpdir(), 'sluice-pgcrash-'));
-    dirs.push(dir);
+    const dir = await cluster.tempDir('sluice-pgcrash-');
     await writeFile(
       join(dir, 'pipelines.yaml'),
       `version: 1
@@ -62,18 +38,18 @@ pipelines:
       db: { type: postgres, url: "\${TARGET_PG_URL}", table: events, batch_max_rows: 500 }
 `,
     );
-    process.env.TARGET_PG_URL = url;
+    const config = join(dir, 'pipelines.yaml');
+    const env = { TARGET_PG_URL: url };
     const counts = async (): Promise<{ n: number; d: number }> => {
       const [r] = await query<{ n: string; d: string }>(url, 'SELECT count(*) AS n, count(DISTINCT id) AS d FROM events');
       return { n: Number(r!.n), d: Number(r!.d) };
     };
     const progress: number[] = [];
     for (let i = 0; i < RUNS; i++) {
-      const run = start(dir);
+      const run = startSluice(`run ${i}`, config, dir, env);
       await new Promise((r) => setTimeout(r, 300 + Math.random() * 1500));
-      run.child.kill('SIGKILL');
-      const { signal, code } = await run.exited;
-      if (signal !== 'SIGKILL') expect.fail(`run ${i} ended by itself (code ${code}) before the kill: ${run.stderr()}`);
+      if (run.child.exitCode !== null) expect.fail(`run ${i} ended by itself (code ${run.child.exitCode}) before the kill: ${run.stderr()}`);
+      await killHard(run);
       // Never a repeat, even between runs.
       const { n, d } = await counts();
       expect(n).toBe(d);
@@ -81,7 +57,7 @@ pipelines:
     }
     const midStream = progress.filter((n) => n > 0 && n < RECORDS).length;
     expect(midStream, `rows after each kill: ${progress.join(', ')}`).toBeGreaterThanOrEqual(Math.min(RUNS, 6));
-    const last = start(dir, 'info');
+    const last = startSluice('last', config, dir, { ...env, SLUICE_LOG_LEVEL: 'info' });
     const deadline = Date.now() + 180_000;
     while (!last.stderr().includes('sluice is running') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     let c = await counts();
@@ -90,8 +66,7 @@ pipelines:
       c = await counts();
     }
     last.child.kill('SIGTERM');
-    const { code } = await last.exited;
-    expect(code, last.stderr()).toBe(0);
+    expect(await last.exited, last.stderr()).toBe(0);
     const ids = (await query<{ id: string }>(url, 'SELECT id FROM events ORDER BY id')).map((r) => Number(r.id));
     expect(ids.length).toBe(RECORDS);
     for (let i = 0; i < RECORDS; i++) if (ids[i] !== i) expect.fail(`id ${i} is ${ids[i]! > i ? 'missing' : 'repeated'}`);

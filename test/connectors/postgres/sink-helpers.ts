@@ -1,5 +1,10 @@
 /** Shared by the postgres sink tests: records as the runtime hands them, and a sink to drive. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
+import { startPostgres, type PgServer } from '../../support/postgres.js';
 import type { ConnectorContext, Sink, SinkBatch, SinkRecord } from '../../../connectors/sdk.js';
 import { postgresSink, type PostgresSinkConfig } from '../../../connectors/postgres/sink.js';
 
@@ -50,4 +55,25 @@ export async function query<T extends pg.QueryResultRow = Record<string, unknown
   } finally {
     await c.end();
   }
+}
+
+/** A private cluster for the calling test file, and temp dirs removed with it. */
+export function privateCluster(): { server: () => PgServer; tempDir: (prefix: string) => Promise<string> } {
+  let server: PgServer | undefined;
+  const dirs: string[] = [];
+  beforeAll(async () => {
+    server = await startPostgres();
+  }, 120_000);
+  afterAll(async () => {
+    await server?.stop();
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+  return {
+    server: () => server!,
+    tempDir: async (prefix) => {
+      const d = await mkdtemp(join(tmpdir(), prefix));
+      dirs.push(d);
+      return d;
+    },
+  };
 }

@@ -3,28 +3,17 @@
  * the server's error while the others land, the stored offset moves past it, and a restart
  * resumes from the sink's own offsets (no repeat).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { builtinSinks, builtinSources } from '../../../connectors/registry.js';
 import { openLocalLog } from '../../../core/log/local/index.js';
 import type { Log } from '../../../core/log/types.js';
 import { parsePipelines } from '../../../core/pipeline/config.js';
 import { PipelineRuntime } from '../../../core/pipeline/runtime.js';
 import { pipelinesSchema } from '../../../core/pipeline/setup.js';
-import { startPostgres, type PgServer } from '../../support/postgres.js';
-import { query } from './sink-helpers.js';
+import { privateCluster, query } from './sink-helpers.js';
 
-let server: PgServer;
-const dirs: string[] = [];
-beforeAll(async () => {
-  server = await startPostgres();
-}, 120_000);
-afterAll(async () => {
-  await server?.stop();
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const cluster = privateCluster();
 
 async function topicValues(log: Log, topic: string): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
@@ -63,11 +52,10 @@ async function runUntil(dir: string, yaml: string, done: (log: Log) => Promise<b
 
 describe('postgres sink in a pipeline', () => {
   it('dead-letters the records the table refuses; the others land once; a restart repeats nothing', async () => {
-    const url = await server.createDatabase('dlq');
+    const url = await cluster.server().createDatabase('dlq');
     // ids ending in 7 break the CHECK constraint: a data error of one record, not of the batch.
     await query(url, 'CREATE TABLE events (id bigint, level text, service text, message text, timestamp text, CHECK (id % 10 <> 7))');
-    const dir = await mkdtemp(join(tmpdir(), 'sluice-pgsink-'));
-    dirs.push(dir);
+    const dir = await cluster.tempDir('sluice-pgsink-');
     const yaml = (count: number) => `version: 1
 log: { data_dir: ./data }
 topics:

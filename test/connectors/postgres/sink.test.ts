@@ -2,25 +2,17 @@
  * The postgres sink against a private cluster: each mode, type round trips, identifiers that
  * cannot inject SQL, offsets stored and resumed, fencing, on_new_fields, error classes.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SinkFencedError } from '../../../connectors/sdk.js';
 import { UNCHANGED_TOAST } from '../../../connectors/postgres/sink.js';
 import { PgSinkError } from '../../../connectors/postgres/sink-errors.js';
-import { startPostgres, type PgServer } from '../../support/postgres.js';
-import { batch, openSink, query } from './sink-helpers.js';
+import { batch, openSink, privateCluster, query } from './sink-helpers.js';
 
-let server: PgServer;
+const cluster = privateCluster();
 let dbSeq = 0;
 async function db(): Promise<string> {
-  return server.createDatabase(`sink_${++dbSeq}`);
+  return cluster.server().createDatabase(`sink_${++dbSeq}`);
 }
-
-beforeAll(async () => {
-  server = await startPostgres();
-}, 120_000);
-afterAll(async () => {
-  await server?.stop();
-});
 
 describe('postgres sink: append', () => {
   it('COPYs rows, stores the next offset in the same transaction, and resumes from it', async () => {
