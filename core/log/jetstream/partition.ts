@@ -97,6 +97,7 @@ export class JsPartition {
   lastSeq = 0;
   bytes = 0;
   private refreshedAt = -Infinity;
+  private refreshing: Promise<unknown> = Promise.resolve();
   private readonly hints = new Map<number, number>();
   private readonly metas = new Map<number, FrameMeta>();
   private waiters = new Set<() => void>();
@@ -338,6 +339,13 @@ export class JsPartition {
   /** Brings start/end up to date with the server (other writers, retention). */
   async refresh(force = false): Promise<void> {
     if (!force && performance.now() - this.refreshedAt < 0) return;
+    // One at a time: an older stream info applied after a newer one would move the state back.
+    const run = this.refreshing.then(() => this.refreshNow());
+    this.refreshing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async refreshNow(): Promise<void> {
     let info;
     try {
       info = await this.ctx.jsm.streams.info(this.stream);
