@@ -196,12 +196,27 @@ export class JsPartition {
     this.failingSince ||= Date.now();
     this.failed.push(f);
     const code = (err as { api_error?: { err_code?: number } }).api_error?.err_code;
-    if (code !== WRONG_LAST_SEQ && code !== WRONG_LAST_MSG_ID && isStreamNotFound(err)) {
+    if (code === WRONG_LAST_SEQ || code === WRONG_LAST_MSG_ID) {
+      // Another writer got in between, or an earlier frame of the window was refused: re-sync now.
+      this.pump();
+      return;
+    }
+    if (isStreamNotFound(err)) {
       this.failAll(new UnknownTopicError(this.topic));
+      return;
+    }
+    // Anything else (server restarting, storage full, timeout): retry with a pause, up to the limit.
+    this.lastError = err;
+    this.pauseUntil = Date.now() + 200;
+    if (Date.now() - this.failingSince > this.ctx.publishRetryMs) {
+      if (this.inflight === 0) this.failAll(new AppendFailedError(err));
       return;
     }
     this.pump();
   }
+
+  private lastError: unknown;
+  private pauseUntil = 0;
 
   /** Reads the tail, settles frames that landed after all, re-queues the rest in order. */
   private async resync(): Promise<void> {
@@ -209,6 +224,11 @@ export class JsPartition {
     try {
       for (let attempt = 0; ; attempt++) {
         if (this.ctx.isClosed() && this.failed.length === 0 && this.queue.length === 0) return;
+        const pause = this.pauseUntil - Date.now();
+        if (pause > 0) await new Promise((r) => setTimeout(r, pause));
+        if (this.failingSince > 0 && Date.now() - this.failingSince > this.ctx.publishRetryMs) {
+          return this.failAll(new AppendFailedError(this.lastError ?? new Error('publishing kept failing')));
+        }
         try {
           await this.syncTail();
           break;
@@ -269,7 +289,6 @@ export class JsPartition {
     this.end = next;
     this.bytes = bytes;
     this.synced = true;
-    this.failingSince = 0;
     this.wake();
   }
 
