@@ -17,7 +17,8 @@ import {
   UnknownTopicError,
   describe,
 } from '../errors.js';
-import { partitionForKey, StickyPartitioner } from '../partitioner.js';
+import { StickyPartitioner } from '../partitioner.js';
+import { checkRecord, choosePartition, recordTimestamp } from '../records.js';
 import { checkTopicConfig, checkTopicName } from '../topic-name.js';
 import type {
   Acks,
@@ -388,33 +389,18 @@ export class JetStreamLog implements Log {
     const count = t.parts.length;
     const byPartition = new Map<number, FrameRecord[]>();
     const sizes = new Map<number, number[]>();
-    let sticky = -1;
+    const sticky = { partition: -1, partitioner: this.sticky };
     for (let i = 0; i < n; i++) {
       const r = records[i]!;
-      if (r === null || typeof r !== 'object') throw new InvalidArgumentError(`record ${i} is not an object`);
+      checkRecord(r, i);
+      const ts = recordTimestamp(r, i, now);
+      const p = choosePartition(r, t.name, count, sticky);
       const v = r.value;
-      if (typeof v !== 'string' && !(v instanceof Uint8Array)) throw new InvalidArgumentError(`record ${i}: value must be a string or bytes`);
-      if (r.key != null && typeof r.key !== 'string') throw new InvalidArgumentError(`record ${i}: key must be a string or null`);
-      const ts = r.timestamp ?? now;
-      if (!Number.isSafeInteger(ts) || ts < 0) throw new InvalidArgumentError(`record ${i}: timestamp ${ts} is not a non-negative integer`);
-      let p: number;
-      if (r.partition != null) {
-        p = r.partition;
-        if (!Number.isInteger(p) || p < 0 || p >= count) throw new BadPartitionError(t.name, p, count);
-      } else if (r.key != null) {
-        p = partitionForKey(r.key, count);
-      } else {
-        if (sticky < 0) sticky = this.sticky.take(t.name, count);
-        p = sticky;
-      }
       let headers: [Buffer, Buffer][] | null = null;
       if (r.headers !== undefined && r.headers !== null) {
         const entries = Object.entries(r.headers);
         if (entries.length > 0) {
-          headers = entries.map(([k, hv]) => {
-            if (typeof hv !== 'string') throw new TypeError(`record ${i}: header ${k} must be a string`);
-            return [Buffer.from(k, 'utf8'), Buffer.from(hv, 'utf8')];
-          });
+          headers = entries.map(([k, hv]) => [Buffer.from(k, 'utf8'), Buffer.from(hv, 'utf8')]);
         }
       }
       const fr: FrameRecord = {
