@@ -51,3 +51,22 @@ export function choosePartition(
   if (sticky.partition < 0) sticky.partition = sticky.partitioner.take(topic, count);
   return sticky.partition;
 }
+
+export function checkAcks(acks: unknown): void {
+  if (acks !== 'none' && acks !== 'written' && acks !== 'durable') {
+    throw new InvalidArgumentError(`acks must be none, written or durable, not ${String(acks)}`);
+  }
+}
+
+/** The checkpoint's position as JSON, refused now rather than when it is stored. */
+export function checkpointJson(checkpoint: { source: string; position: unknown }): string {
+  if (typeof checkpoint.source !== 'string') throw new InvalidArgumentError('checkpoint.source must be a string');
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(checkpoint.position);
+  } catch (err) {
+    throw new InvalidArgumentError(`checkpoint position cannot be stored as JSON: ${(err as Error).message}`);
+  }
+  if (json === undefined) throw new InvalidArgumentError('checkpoint position cannot be stored as JSON (it is undefined or a function)');
+  return json;
+}

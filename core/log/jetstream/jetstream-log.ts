@@ -18,7 +18,7 @@ import {
   describe,
 } from '../errors.js';
 import { StickyPartitioner } from '../partitioner.js';
-import { checkRecord, choosePartition, recordTimestamp } from '../records.js';
+import { checkAcks, checkpointJson, checkRecord, choosePartition, recordTimestamp } from '../records.js';
 import { checkTopicConfig, checkTopicName } from '../topic-name.js';
 import type {
   Acks,
@@ -312,9 +312,7 @@ export class JetStreamLog implements Log {
   async appendAll(entries: readonly AppendEntry[], options: AppendOptions = {}): Promise<AppendResult> {
     this.check();
     const acks = options.acks ?? this.defaultAcks;
-    if (acks !== 'none' && acks !== 'written' && acks !== 'durable') {
-      throw new InvalidArgumentError(`acks must be none, written or durable, not ${String(acks)}`);
-    }
+    checkAcks(acks);
     const chain = options.chain;
     if (chain !== undefined && this.brokenChains.has(chain)) throw this.brokenChains.get(chain);
     const work = this.appendWork(entries, options);
@@ -745,18 +743,6 @@ function groupToken(group: string): string {
 
 function checkGroup(group: string): void {
   if (typeof group !== 'string' || group === '') throw new InvalidArgumentError('group name must be a non-empty string');
-}
-
-function checkpointJson(checkpoint: { source: string; position: unknown }): string {
-  if (typeof checkpoint.source !== 'string' || checkpoint.source === '') throw new InvalidArgumentError('checkpoint.source must be a non-empty string');
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(checkpoint.position);
-  } catch (err) {
-    throw new InvalidArgumentError(`checkpoint position cannot be stored as JSON: ${(err as Error).message}`);
-  }
-  if (json === undefined) throw new InvalidArgumentError('checkpoint position cannot be stored as JSON (it is undefined or a function)');
-  return json;
 }
 
 export type { AppendedBatch };

@@ -31,7 +31,7 @@ import { Partition, type PlacedBatch, type SegmentSettings } from './partition.j
 import type { Segment } from './segment.js';
 import { LOCAL_DEFAULTS, type LocalLogOptions } from './options.js';
 import { StickyPartitioner } from '../partitioner.js';
-import { checkRecord, choosePartition, recordTimestamp } from '../records.js';
+import { checkAcks, checkpointJson, checkRecord, choosePartition, recordTimestamp } from '../records.js';
 import { checkTopicConfig, checkTopicName } from '../topic-name.js';
 import {
   AppendFailedError,
@@ -340,9 +340,7 @@ export class LocalLog implements Log {
   async appendAll(entries: readonly AppendEntry[], options: AppendOptions = {}): Promise<AppendResult> {
     this.check();
     const acks = options.acks ?? this.o.defaultAcks;
-    if (acks !== 'none' && acks !== 'written' && acks !== 'durable') {
-      throw new InvalidArgumentError(`acks must be none, written or durable, not ${String(acks)}`);
-    }
+    checkAcks(acks);
     const placed: AppendOp['placed'] = [];
     const batches: AppendedBatch[] = [];
     let bytes = 0;
@@ -359,17 +357,8 @@ export class LocalLog implements Log {
       if (chain !== undefined) this.brokenChains.set(chain, err);
       throw err;
     }
-    if (options.checkpoint !== undefined) {
-      if (typeof options.checkpoint.source !== 'string') throw new InvalidArgumentError('checkpoint.source must be a string');
-      // It goes into the commit record as JSON: find out now, not when the commit is written.
-      let json: string | undefined;
-      try {
-        json = JSON.stringify(options.checkpoint.position);
-      } catch (err) {
-        throw new InvalidArgumentError(`checkpoint position cannot be stored as JSON: ${(err as Error).message}`);
-      }
-      if (json === undefined) throw new InvalidArgumentError('checkpoint position cannot be stored as JSON (it is undefined or a function)');
-    }
+    // It goes into the commit record as JSON: find out now, not when the commit is written.
+    if (options.checkpoint !== undefined) checkpointJson(options.checkpoint);
     while (this.queuedBytes > this.o.maxPendingBytes && this.queue.length > 0) {
       await new Promise<void>((r) => this.spaceWaiters.push(r));
       this.check();
