@@ -342,16 +342,44 @@ export class JsPartition {
   }
 
   private remember(m: StoredMsg): FrameMeta {
-    const h = m.header;
-    const base = Number(h.get(H_BASE));
-    const count = Number(h.get(H_COUNT));
-    if (!Number.isSafeInteger(base) || !Number.isSafeInteger(count)) {
-      throw new AppendFailedError(new Error(`message ${m.seq} of ${this.stream} is not a sluice frame`));
-    }
-    const meta: FrameMeta = { seq: m.seq, base, count, maxTs: Number(h.get(H_MAX_TS)), msgId: h.get(H_MSG_ID), headers: h };
+    const meta = this.metaOf(m.seq, m.header);
     if (this.metas.size > 4096) this.metas.clear();
     this.metas.set(m.seq, meta);
     return meta;
+  }
+
+  private metaOf(seq: number, h: MsgHdrs): FrameMeta {
+    const base = Number(h.get(H_BASE));
+    const count = Number(h.get(H_COUNT));
+    if (!Number.isSafeInteger(base) || !Number.isSafeInteger(count)) {
+      throw new AppendFailedError(new Error(`message ${seq} of ${this.stream} is not a sluice frame`));
+    }
+    return { seq, base, count, maxTs: Number(h.get(H_MAX_TS)), msgId: h.get(H_MSG_ID), headers: h };
+  }
+
+  /**
+   * The frames' headers from `from` to the stream's end, without their payloads (an ordered
+   * consumer with headers_only): for recovery scans over frames written by everyone.
+   */
+  async scanHeaders(from: number, visit: (meta: FrameMeta) => void): Promise<void> {
+    await this.refresh(true);
+    if (from > this.lastSeq) return;
+    const to = this.lastSeq;
+    const consumer = await this.ctx.js.consumers.get(this.stream, {
+      deliver_policy: this.ctx.nats.DeliverPolicy.StartSequence,
+      opt_start_seq: Math.max(from, this.firstSeq),
+      headers_only: true,
+    });
+    const messages = await consumer.consume({ max_messages: 1000 });
+    try {
+      for await (const m of messages) {
+        if (m.seq > to) break;
+        if (m.headers !== undefined) visit(this.metaOf(m.seq, m.headers));
+        if (m.seq >= to || m.info.pending === 0) break;
+      }
+    } finally {
+      await messages.close().catch(() => undefined);
+    }
   }
 
   /** Brings start/end up to date with the server (other writers, retention). */
