@@ -36,8 +36,9 @@ import type {
   TopicDescription,
 } from '../types.js';
 import { connectNats, type NatsSession } from './connect.js';
+import { JsGroups } from './groups.js';
 import { encodeFrame, FRAME_HEADER_BYTES, recordBytes, type FrameRecord } from './frame.js';
-import { b64, checkPrefix, escapeTopic, streamName, streamSubject, unb64, unescapeTopic } from './names.js';
+import { checkPrefix, escapeTopic, streamName, streamSubject, unescapeTopic } from './names.js';
 import { JETSTREAM_DEFAULTS, type JetStreamLogOptions } from './options.js';
 import { JsPartition, isStreamNotFound, type OutFrame, type PartitionContext } from './partition.js';
 import { checkpointHeaders, recoverSource, txnId, writeCache, type SourceState } from './sources.js';
@@ -68,6 +69,7 @@ export function isJetStreamLog(log: Log): log is JetStreamLog {
 export class JetStreamLog implements Log {
   readonly backend = 'jetstream';
   private readonly topics = new Map<string, Topic>();
+  private readonly groups: JsGroups;
   private readonly loading = new Map<string, Promise<Topic>>();
   private intake: Promise<unknown> = Promise.resolve();
   private readonly sources = new Map<string, Promise<SourceState>>();
@@ -90,9 +92,10 @@ export class JetStreamLog implements Log {
     private readonly session: NatsSession,
     private readonly options: JetStreamLogOptions,
     private readonly topicsKv: KV,
-    private readonly groupsKv: KV,
+    groupsKv: KV,
     private readonly sourcesKv: KV,
   ) {
+    this.groups = new JsGroups(groupsKv);
     this.prefix = options.prefix ?? JETSTREAM_DEFAULTS.prefix;
     this.warn = options.onWarning ?? (() => undefined);
     this.defaultAcks = options.defaultAcks ?? JETSTREAM_DEFAULTS.defaultAcks;
@@ -656,51 +659,26 @@ export class JetStreamLog implements Log {
     return (await this.part(topic, partition)).offsetForTimestamp(timestamp);
   }
 
-  // ---------------------------------------------------------------- groups
-
-  private groupKey(group: string, topic: string, partition: number): string {
-    return `${groupToken(group)}.${escapeTopic(topic)}.${partition}`;
-  }
+  // ---------------------------------------------------------------- groups (groups.ts)
 
   async commitOffsets(group: string, offsets: readonly GroupOffset[]): Promise<void> {
     this.check();
-    checkGroup(group);
-    for (const o of offsets) {
-      if (!Number.isSafeInteger(o.offset) || o.offset < 0) throw new InvalidArgumentError(`offset must be a non-negative integer, not ${o.offset}`);
-      checkTopicName(o.topic);
-    }
-    await Promise.all(offsets.map((o) => this.groupsKv.put(this.groupKey(group, o.topic, o.partition), String(o.offset))));
+    return this.groups.commit(group, offsets);
   }
 
   async fetchOffsets(group: string, topic?: string): Promise<GroupOffset[]> {
     this.check();
-    checkGroup(group);
-    const filter = topic === undefined ? `${groupToken(group)}.>` : `${groupToken(group)}.${escapeTopic(topic)}.*`;
-    const keys: string[] = [];
-    for await (const key of await this.groupsKv.keys(filter)) keys.push(key);
-    const out: GroupOffset[] = [];
-    for (const key of keys) {
-      const e = await this.groupsKv.get(key);
-      if (e === null || e.operation !== 'PUT') continue;
-      const [, t, p] = key.split('.');
-      out.push({ topic: unescapeTopic(t!), partition: Number(p), offset: Number(e.string()) });
-    }
-    return out;
+    return this.groups.fetch(group, topic);
   }
 
   async listGroups(): Promise<string[]> {
     this.check();
-    const groups = new Set<string>();
-    for await (const key of await this.groupsKv.keys()) groups.add(unb64(key.split('.')[0]!.slice(1)));
-    return [...groups].sort();
+    return this.groups.list();
   }
 
   async deleteGroup(group: string): Promise<void> {
     this.check();
-    checkGroup(group);
-    const keys: string[] = [];
-    for await (const key of await this.groupsKv.keys(`${groupToken(group)}.>`)) keys.push(key);
-    for (const key of keys) await this.groupsKv.purge(key);
+    return this.groups.delete(group);
   }
 
   // ---------------------------------------------------------------- close
@@ -735,14 +713,6 @@ interface PendingFrame {
   msgId: string;
   /** The first frame of its batch: its base is the batch's. */
   first: boolean;
-}
-
-function groupToken(group: string): string {
-  return `g${b64(group)}`;
-}
-
-function checkGroup(group: string): void {
-  if (typeof group !== 'string' || group === '') throw new InvalidArgumentError('group name must be a non-empty string');
 }
 
 export type { AppendedBatch };
