@@ -170,6 +170,18 @@ describe('JetStream backend', () => {
     nc = await connect({ servers: server.url });
   });
 
+  it('fails an append with AppendFailedError once the server stays away past publishRetryMs', { timeout: 60_000 }, async () => {
+    const own = await startLogNats();
+    const log = await openJetStreamLog({ servers: [own.url], prefix: uniquePrefix(), publishRetryMs: 1500 });
+    await log.createTopic('gone', { partitions: 1 });
+    await log.append('gone', [{ value: 'before' }]);
+    await own.stop();
+    const started = Date.now();
+    await expect(log.append('gone', [{ value: 'after' }])).rejects.toMatchObject({ code: 'SLUICE_APPEND_FAILED', retriable: true });
+    expect(Date.now() - started).toBeLessThan(20_000);
+    await Promise.race([log.close(), new Promise((r) => setTimeout(r, 3000))]);
+  });
+
   it('keeps offsets dense with two writers on one partition', { timeout: 60_000 }, async () => {
     const prefix = uniquePrefix();
     const [w1, w2] = await Promise.all([open(prefix), open(prefix)]);

@@ -17,7 +17,8 @@ import {
   UnknownTopicError,
   describe,
 } from '../errors.js';
-import { partitionForKey, StickyPartitioner } from '../partitioner.js';
+import { StickyPartitioner } from '../partitioner.js';
+import { checkAcks, checkpointJson, checkRecord, choosePartition, recordTimestamp } from '../records.js';
 import { checkTopicConfig, checkTopicName } from '../topic-name.js';
 import type {
   Acks,
@@ -35,12 +36,13 @@ import type {
   TopicDescription,
 } from '../types.js';
 import { connectNats, type NatsSession } from './connect.js';
+import { JsGroups } from './groups.js';
 import { encodeFrame, FRAME_HEADER_BYTES, recordBytes, type FrameRecord } from './frame.js';
-import { b64, checkPrefix, escapeTopic, streamName, streamSubject, unb64, unescapeTopic } from './names.js';
+import { checkPrefix, escapeTopic, streamName, streamSubject, unescapeTopic } from './names.js';
 import { JETSTREAM_DEFAULTS, type JetStreamLogOptions } from './options.js';
 import { JsPartition, isStreamNotFound, type OutFrame, type PartitionContext } from './partition.js';
 import { checkpointHeaders, recoverSource, txnId, writeCache, type SourceState } from './sources.js';
-import { kvKeys, liveKeys } from './kv-keys.js';
+import { liveKeys } from './kv-keys.js';
 
 const DEFAULT_READ_BYTES = 1024 * 1024;
 /** Room left in a message for the headers (checkpoint positions travel there). */
@@ -68,6 +70,7 @@ export function isJetStreamLog(log: Log): log is JetStreamLog {
 export class JetStreamLog implements Log {
   readonly backend = 'jetstream';
   private readonly topics = new Map<string, Topic>();
+  private readonly groups: JsGroups;
   private readonly loading = new Map<string, Promise<Topic>>();
   private intake: Promise<unknown> = Promise.resolve();
   private readonly sources = new Map<string, Promise<SourceState>>();
@@ -90,10 +93,11 @@ export class JetStreamLog implements Log {
     private readonly session: NatsSession,
     private readonly options: JetStreamLogOptions,
     private readonly topicsKv: KV,
-    private readonly groupsKv: KV,
+    groupsKv: KV,
     private readonly sourcesKv: KV,
   ) {
     this.prefix = options.prefix ?? JETSTREAM_DEFAULTS.prefix;
+    this.groups = new JsGroups(groupsKv, session.jsm, `${this.prefix}_groups`);
     this.warn = options.onWarning ?? (() => undefined);
     this.defaultAcks = options.defaultAcks ?? JETSTREAM_DEFAULTS.defaultAcks;
     const serverMax = session.nc.info?.max_payload ?? 1024 * 1024;
@@ -312,9 +316,7 @@ export class JetStreamLog implements Log {
   async appendAll(entries: readonly AppendEntry[], options: AppendOptions = {}): Promise<AppendResult> {
     this.check();
     const acks = options.acks ?? this.defaultAcks;
-    if (acks !== 'none' && acks !== 'written' && acks !== 'durable') {
-      throw new InvalidArgumentError(`acks must be none, written or durable, not ${String(acks)}`);
-    }
+    checkAcks(acks);
     const chain = options.chain;
     if (chain !== undefined && this.brokenChains.has(chain)) throw this.brokenChains.get(chain);
     const work = this.appendWork(entries, options);
@@ -389,33 +391,18 @@ export class JetStreamLog implements Log {
     const count = t.parts.length;
     const byPartition = new Map<number, FrameRecord[]>();
     const sizes = new Map<number, number[]>();
-    let sticky = -1;
+    const sticky = { partition: -1, partitioner: this.sticky };
     for (let i = 0; i < n; i++) {
       const r = records[i]!;
-      if (r === null || typeof r !== 'object') throw new InvalidArgumentError(`record ${i} is not an object`);
+      checkRecord(r, i);
+      const ts = recordTimestamp(r, i, now);
+      const p = choosePartition(r, t.name, count, sticky);
       const v = r.value;
-      if (typeof v !== 'string' && !(v instanceof Uint8Array)) throw new InvalidArgumentError(`record ${i}: value must be a string or bytes`);
-      if (r.key != null && typeof r.key !== 'string') throw new InvalidArgumentError(`record ${i}: key must be a string or null`);
-      const ts = r.timestamp ?? now;
-      if (!Number.isSafeInteger(ts) || ts < 0) throw new InvalidArgumentError(`record ${i}: timestamp ${ts} is not a non-negative integer`);
-      let p: number;
-      if (r.partition != null) {
-        p = r.partition;
-        if (!Number.isInteger(p) || p < 0 || p >= count) throw new BadPartitionError(t.name, p, count);
-      } else if (r.key != null) {
-        p = partitionForKey(r.key, count);
-      } else {
-        if (sticky < 0) sticky = this.sticky.take(t.name, count);
-        p = sticky;
-      }
       let headers: [Buffer, Buffer][] | null = null;
       if (r.headers !== undefined && r.headers !== null) {
         const entries = Object.entries(r.headers);
         if (entries.length > 0) {
-          headers = entries.map(([k, hv]) => {
-            if (typeof hv !== 'string') throw new TypeError(`record ${i}: header ${k} must be a string`);
-            return [Buffer.from(k, 'utf8'), Buffer.from(hv, 'utf8')];
-          });
+          headers = entries.map(([k, hv]) => [Buffer.from(k, 'utf8'), Buffer.from(hv, 'utf8')]);
         }
       }
       const fr: FrameRecord = {
@@ -673,48 +660,26 @@ export class JetStreamLog implements Log {
     return (await this.part(topic, partition)).offsetForTimestamp(timestamp);
   }
 
-  // ---------------------------------------------------------------- groups
-
-  private groupKey(group: string, topic: string, partition: number): string {
-    return `${groupToken(group)}.${escapeTopic(topic)}.${partition}`;
-  }
+  // ---------------------------------------------------------------- groups (groups.ts)
 
   async commitOffsets(group: string, offsets: readonly GroupOffset[]): Promise<void> {
     this.check();
-    checkGroup(group);
-    for (const o of offsets) {
-      if (!Number.isSafeInteger(o.offset) || o.offset < 0) throw new InvalidArgumentError(`offset must be a non-negative integer, not ${o.offset}`);
-      checkTopicName(o.topic);
-    }
-    await Promise.all(offsets.map((o) => this.groupsKv.put(this.groupKey(group, o.topic, o.partition), String(o.offset))));
+    return this.groups.commit(group, offsets);
   }
 
   async fetchOffsets(group: string, topic?: string): Promise<GroupOffset[]> {
     this.check();
-    checkGroup(group);
-    const filter = topic === undefined ? `${groupToken(group)}.>` : `${groupToken(group)}.${escapeTopic(topic)}.*`;
-    const keys = await kvKeys(this.session.jsm, `${this.prefix}_groups`, filter);
-    const out: GroupOffset[] = [];
-    for (const key of keys) {
-      const e = await this.groupsKv.get(key);
-      if (e === null || e.operation !== 'PUT') continue;
-      const [, t, p] = key.split('.');
-      out.push({ topic: unescapeTopic(t!), partition: Number(p), offset: Number(e.string()) });
-    }
-    return out;
+    return this.groups.fetch(group, topic);
   }
 
   async listGroups(): Promise<string[]> {
     this.check();
-    const groups = new Set<string>();
-    for (const key of await liveKeys(this.session.jsm, this.groupsKv, `${this.prefix}_groups`)) groups.add(unb64(key.split('.')[0]!.slice(1)));
-    return [...groups].sort();
+    return this.groups.list();
   }
 
   async deleteGroup(group: string): Promise<void> {
     this.check();
-    checkGroup(group);
-    for (const key of await kvKeys(this.session.jsm, `${this.prefix}_groups`, `${groupToken(group)}.>`)) await this.groupsKv.purge(key);
+    return this.groups.delete(group);
   }
 
   // ---------------------------------------------------------------- close
@@ -749,26 +714,6 @@ interface PendingFrame {
   msgId: string;
   /** The first frame of its batch: its base is the batch's. */
   first: boolean;
-}
-
-function groupToken(group: string): string {
-  return `g${b64(group)}`;
-}
-
-function checkGroup(group: string): void {
-  if (typeof group !== 'string' || group === '') throw new InvalidArgumentError('group name must be a non-empty string');
-}
-
-function checkpointJson(checkpoint: { source: string; position: unknown }): string {
-  if (typeof checkpoint.source !== 'string' || checkpoint.source === '') throw new InvalidArgumentError('checkpoint.source must be a non-empty string');
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(checkpoint.position);
-  } catch (err) {
-    throw new InvalidArgumentError(`checkpoint position cannot be stored as JSON: ${(err as Error).message}`);
-  }
-  if (json === undefined) throw new InvalidArgumentError('checkpoint position cannot be stored as JSON (it is undefined or a function)');
-  return json;
 }
 
 export type { AppendedBatch };

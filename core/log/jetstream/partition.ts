@@ -197,12 +197,27 @@ export class JsPartition {
     this.failingSince ||= Date.now();
     this.failed.push(f);
     const code = (err as { api_error?: { err_code?: number } }).api_error?.err_code;
-    if (code !== WRONG_LAST_SEQ && code !== WRONG_LAST_MSG_ID && isStreamNotFound(err)) {
+    if (code === WRONG_LAST_SEQ || code === WRONG_LAST_MSG_ID) {
+      // Another writer got in between, or an earlier frame of the window was refused: re-sync now.
+      this.pump();
+      return;
+    }
+    if (isStreamNotFound(err)) {
       this.failAll(new UnknownTopicError(this.topic));
+      return;
+    }
+    // Anything else (server restarting, storage full, timeout): retry with a pause, up to the limit.
+    this.lastError = err;
+    this.pauseUntil = Date.now() + 200;
+    if (Date.now() - this.failingSince > this.ctx.publishRetryMs) {
+      if (this.inflight === 0) this.failAll(new AppendFailedError(err));
       return;
     }
     this.pump();
   }
+
+  private lastError: unknown;
+  private pauseUntil = 0;
 
   /** Reads the tail, settles frames that landed after all, re-queues the rest in order. */
   private async resync(): Promise<void> {
@@ -210,6 +225,11 @@ export class JsPartition {
     try {
       for (let attempt = 0; ; attempt++) {
         if (this.ctx.isClosed() && this.failed.length === 0 && this.queue.length === 0) return;
+        const pause = this.pauseUntil - Date.now();
+        if (pause > 0) await new Promise((r) => setTimeout(r, pause));
+        if (this.failingSince > 0 && Date.now() - this.failingSince > this.ctx.publishRetryMs) {
+          return this.failAll(new AppendFailedError(this.lastError ?? new Error('publishing kept failing')));
+        }
         try {
           await this.syncTail();
           break;
@@ -270,7 +290,6 @@ export class JsPartition {
     this.end = next;
     this.bytes = bytes;
     this.synced = true;
-    this.failingSince = 0;
     this.wake();
   }
 
@@ -324,16 +343,44 @@ export class JsPartition {
   }
 
   private remember(m: StoredMsg): FrameMeta {
-    const h = m.header;
-    const base = Number(h.get(H_BASE));
-    const count = Number(h.get(H_COUNT));
-    if (!Number.isSafeInteger(base) || !Number.isSafeInteger(count)) {
-      throw new AppendFailedError(new Error(`message ${m.seq} of ${this.stream} is not a sluice frame`));
-    }
-    const meta: FrameMeta = { seq: m.seq, base, count, maxTs: Number(h.get(H_MAX_TS)), msgId: h.get(H_MSG_ID), headers: h };
+    const meta = this.metaOf(m.seq, m.header);
     if (this.metas.size > 4096) this.metas.clear();
     this.metas.set(m.seq, meta);
     return meta;
+  }
+
+  private metaOf(seq: number, h: MsgHdrs): FrameMeta {
+    const base = Number(h.get(H_BASE));
+    const count = Number(h.get(H_COUNT));
+    if (!Number.isSafeInteger(base) || !Number.isSafeInteger(count)) {
+      throw new AppendFailedError(new Error(`message ${seq} of ${this.stream} is not a sluice frame`));
+    }
+    return { seq, base, count, maxTs: Number(h.get(H_MAX_TS)), msgId: h.get(H_MSG_ID), headers: h };
+  }
+
+  /**
+   * The frames' headers from `from` to the stream's end, without their payloads (an ordered
+   * consumer with headers_only): for recovery scans over frames written by everyone.
+   */
+  async scanHeaders(from: number, visit: (meta: FrameMeta) => void): Promise<void> {
+    await this.refresh(true);
+    if (from > this.lastSeq) return;
+    const to = this.lastSeq;
+    const consumer = await this.ctx.js.consumers.get(this.stream, {
+      deliver_policy: this.ctx.nats.DeliverPolicy.StartSequence,
+      opt_start_seq: Math.max(from, this.firstSeq),
+      headers_only: true,
+    });
+    const messages = await consumer.consume({ max_messages: 1000 });
+    try {
+      for await (const m of messages) {
+        if (m.seq > to) break;
+        if (m.headers !== undefined) visit(this.metaOf(m.seq, m.headers));
+        if (m.seq >= to || m.info.pending === 0) break;
+      }
+    } finally {
+      await messages.close().catch(() => undefined);
+    }
   }
 
   /** Brings start/end up to date with the server (other writers, retention). */

@@ -103,10 +103,9 @@ export async function recoverSource(
       delete seqs[stream];
       continue;
     }
-    await part.refresh(true);
-    for (let seq = Math.max(after + 1, part.firstSeq); seq <= part.lastSeq; seq++) {
-      const m: FrameMeta | null = await part.meta(seq);
-      if (m === null || m.headers.get(H_SOURCE) !== encoded) continue;
+    await part.scanHeaders(after + 1, (m: FrameMeta) => {
+      if (m.headers.get(H_SOURCE) !== encoded) return;
+      const seq = m.seq;
       const id = m.headers.get(H_TXN);
       const [, n] = m.headers.get(H_FRAME).split('/');
       const counter = Number(m.headers.get(H_COUNTER));
@@ -123,7 +122,7 @@ export async function recoverSource(
       t.counter = Math.max(t.counter, counter);
       t.stored.set(m.msgId, { base: m.base, seq });
       seqs[stream] = seq;
-    }
+    });
   }
   let best: Txn | undefined;
   let maxCounter = cache.counter;
