@@ -19,6 +19,8 @@ import { startPostgres, type PgServer } from '../support/postgres.js';
 import { arg, machine, peakRssMiB, rate, row, timed, type Figure } from './util.js';
 
 const SERVICES = ['api', 'web', 'worker', 'billing'];
+/** The runtime reads 1 MiB at a time (core/pipeline/runtime.ts); `SLUICE_BENCH_BATCH_BYTES` changes it here to see what a transaction costs. */
+const BATCH_BYTES = Number(process.env.SLUICE_BENCH_BATCH_BYTES ?? 1024 * 1024);
 const TABLE = 'CREATE TABLE events (id bigint PRIMARY KEY, timestamp text, level text, service text, message text)';
 
 class Rec implements SinkRecord {
@@ -70,7 +72,7 @@ function batches(m: Made): (SinkBatch | undefined)[] {
     const raw = m.raws[id]!;
     records.push(new Rec(id, 0, raw));
     size += raw.length;
-    if (size >= 1024 * 1024 || id === m.raws.length - 1) {
+    if (size >= BATCH_BYTES || id === m.raws.length - 1) {
       out.push({ topic: 'events', partition: 0, records, nextOffset: id + 1, fence: 0 });
       records = [];
       size = 0;
@@ -182,12 +184,25 @@ export async function benchPostgresSink(args: string[]): Promise<string[]> {
   const rounds = Number(arg(args, 'rounds', '1'));
   const only = arg(args, 'only', 'all');
   const lines = [`machine: ${machine()}`, `${rows} generated events (~130 B of JSON each), private cluster with fsync off, ${rounds} round(s); ratios against plain COPY of the same round`];
-  const server = await startPostgres({ settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } });
+  // No checkpoint or autovacuum of one case's table while the next case is timed.
+  const server = await startPostgres({ settings: { max_wal_size: '4GB', checkpoint_timeout: '30min', autovacuum: false } });
   try {
+    const ratios = new Map<string, number[]>();
     for (let i = 0; i < rounds; i++) {
       const [copy, ...rest] = await round(server, i, rows, only);
       lines.push(`round ${i + 1}:`, row(copy!));
-      for (const f of rest) lines.push(`${row(f)}  (${(rate(f).recPerSec / rate(copy!).recPerSec).toFixed(2)}× COPY rows/s)`);
+      for (const f of rest) {
+        const ratio = rate(f).recPerSec / rate(copy!).recPerSec;
+        lines.push(`${row(f)}  (${ratio.toFixed(2)}× COPY rows/s)`);
+        ratios.set(f.name, [...(ratios.get(f.name) ?? []), ratio]);
+      }
+    }
+    if (rounds > 1) {
+      lines.push('median ratio to plain COPY over the rounds (each round against its own COPY):');
+      for (const [name, rs] of ratios) {
+        const sorted = [...rs].sort((a, b) => a - b);
+        lines.push(`  ${name.padEnd(44)} ${sorted[Math.floor(sorted.length / 2)]!.toFixed(2)}×  (${sorted.map((r) => r.toFixed(2)).join(', ')})`);
+      }
     }
   } finally {
     await server.stop();
