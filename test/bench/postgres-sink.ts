@@ -11,6 +11,7 @@
  * timed. The COPY baseline streams prebuilt COPY text (what `psql \copy` of a file does).
  */
 import { from as copyFrom } from 'pg-copy-streams';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { generateEvent } from '../../connectors/generate/index.js';
 import { postgresSink, type PostgresSinkConfig } from '../../connectors/postgres/sink.js';
@@ -87,6 +88,32 @@ async function client(url: string): Promise<pg.Client> {
   return c;
 }
 
+/** CPU seconds a server backend has used (Linux: /proc/<pid>/stat utime + stime, 100 ticks a second). */
+function backendCpu(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU used during a timed case: this process and the server backend doing the work. */
+interface Cpu {
+  nodeS: number;
+  serverS: number;
+}
+const cpuOf = new WeakMap<Figure, Cpu>();
+
+async function withCpu(pid: number, fn: () => Promise<Figure>): Promise<Figure> {
+  const n0 = process.cpuUsage();
+  const s0 = backendCpu(pid);
+  const fig = await fn();
+  const n = process.cpuUsage(n0);
+  cpuOf.set(fig, { nodeS: (n.user + n.system) / 1e6, serverS: backendCpu(pid) - s0 });
+  return fig;
+}
+
+async function backendPid(c: pg.Client): Promise<number> {
+  return (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+}
+
 async function plainCopy(url: string, rows: number, now: number): Promise<Figure> {
   const c = await client(url);
   await c.query(TABLE);
@@ -102,7 +129,7 @@ async function plainCopy(url: string, rows: number, now: number): Promise<Figure
       text = '';
     }
   }
-  const fig = await timed('plain COPY (prebuilt text, one transaction)', rows, bytes, async () => {
+  const fig = await withCpu(await backendPid(c), () => timed('plain COPY (prebuilt text, one transaction)', rows, bytes, async () => {
     const stream = c.query(copyFrom('COPY events (id, timestamp, level, service, message) FROM STDIN'));
     await new Promise<void>((resolve, reject) => {
       stream.on('error', reject);
@@ -114,7 +141,7 @@ async function plainCopy(url: string, rows: number, now: number): Promise<Figure
       };
       more();
     });
-  });
+  }));
   await c.end();
   return fig;
 }
@@ -129,13 +156,17 @@ async function viaSink(url: string, name: string, config: Partial<PostgresSinkCo
   });
   await sink.open();
   const list = batches(m);
-  const fig = await timed(name, rows, m.bytes, async () => {
+  const admin = await client(url);
+  const app = `sluice bench/${name}`.slice(0, 63);
+  const pid = (await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app])).rows[0]!.pid;
+  await admin.end();
+  const fig = await withCpu(pid, () => timed(name, rows, m.bytes, async () => {
     // Each batch is dropped once written, as the runtime does.
     for (let i = 0; i < list.length; i++) {
       await sink.write(list[i]!);
       list[i] = undefined;
     }
-  });
+  }));
   await sink.close();
   return fig;
 }
@@ -179,6 +210,18 @@ async function round(server: PgServer, n: number, rows: number, only: string): P
   return [copy, append, upsertNew, upsertAll, inserts, updates, deletes];
 }
 
+/**
+ * CPU per row of this process and of the server backend: a figure the machine's load moves much
+ * less than the wall clock. With two cores the two sides can work at once, so the larger of the
+ * two bounds the rate.
+ */
+function cpuText(f: Figure): string {
+  const c = cpuOf.get(f);
+  if (c === undefined) return '';
+  const per = (s: number): string => ((s * 1e6) / f.records).toFixed(2);
+  return `cpu µs/row: node ${per(c.nodeS)}, server ${per(c.serverS)}`;
+}
+
 export async function benchPostgresSink(args: string[]): Promise<string[]> {
   const rows = Number(arg(args, 'rows', '1000000'));
   const rounds = Number(arg(args, 'rounds', '1'));
@@ -190,10 +233,10 @@ export async function benchPostgresSink(args: string[]): Promise<string[]> {
     const ratios = new Map<string, number[]>();
     for (let i = 0; i < rounds; i++) {
       const [copy, ...rest] = await round(server, i, rows, only);
-      lines.push(`round ${i + 1}:`, row(copy!));
+      lines.push(`round ${i + 1}:`, `${row(copy!)}  ${cpuText(copy!)}`);
       for (const f of rest) {
         const ratio = rate(f).recPerSec / rate(copy!).recPerSec;
-        lines.push(`${row(f)}  (${ratio.toFixed(2)}× COPY rows/s)`);
+        lines.push(`${row(f)}  (${ratio.toFixed(2)}× COPY rows/s)  ${cpuText(f)}`);
         ratios.set(f.name, [...(ratios.get(f.name) ?? []), ratio]);
       }
     }
