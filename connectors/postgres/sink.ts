@@ -82,6 +82,7 @@ type Step =
   | { kind: 'upsert'; table: TableInfo; columns: string[]; rows: Row[]; keys: string[] }
   | { kind: 'delete'; table: TableInfo; keys: string[]; rows: Row[] }
   | { kind: 'update'; table: TableInfo; set: Row; where: Row; keys: string[]; insertIfMissing: boolean }
+  | { kind: 'updateMany'; table: TableInfo; columns: string[]; keys: string[]; rows: Row[] }
   | { kind: 'truncate'; table: TableInfo };
 
 interface CdcEvent {
@@ -395,8 +396,11 @@ class PostgresSink implements Sink {
       }
       return out ?? row;
     };
+    // Runs of one kind, flushed as one step when the kind changes: order between runs is kept.
     let upserts: Row[] = [];
     let deletes: Row[] = [];
+    /** Updates that leave unchanged-TOAST columns alone, all with the same columns, each key once. */
+    let partial: { sig: string; keys: Set<string>; rows: Row[] } | null = null;
     const flush = async (): Promise<void> => {
       if (upserts.length > 0) {
         const rows = lastPerKey(upserts, keys, () => new PgSinkError('SLUICE_PG_BAD_RECORD', `an event of ${info.sql} has a null key column`));
@@ -406,6 +410,10 @@ class PostgresSink implements Sink {
       if (deletes.length > 0) {
         steps.push({ kind: 'delete', table: info, keys, rows: deletes });
         deletes = [];
+      }
+      if (partial !== null) {
+        steps.push({ kind: 'updateMany', table: info, columns: Object.keys(partial.rows[0]!), keys, rows: partial.rows });
+        partial = null;
       }
     };
     for (let i = 0; i < events.length; i++) {
@@ -419,7 +427,7 @@ class PostgresSink implements Sink {
       if (e.op === 'd') {
         const where = e.before ?? e.after;
         if (where === null || keys.some((k) => where[k] === null || where[k] === undefined)) throw badRecord(r, `delete without the key columns ${keys.join(', ')} in "before"`);
-        if (upserts.length > 0) await flush();
+        if (upserts.length > 0 || partial !== null) await flush();
         deletes.push(where);
         continue;
       }
@@ -431,15 +439,25 @@ class PostgresSink implements Sink {
       const before = e.before;
       const keyMoved = e.op === 'u' && before !== null && keys.some((k) => before[k] !== undefined && JSON.stringify(before[k]) !== JSON.stringify(after[k]));
       if (!toast && !keyMoved) {
-        if (deletes.length > 0) await flush();
+        if (deletes.length > 0 || partial !== null) await flush();
         upserts.push(row);
         continue;
       }
-      // An update that keeps TOASTed columns or moves the key: one UPDATE by the old key.
-      await flush();
       const set: Row = {};
       for (const k of Object.keys(row)) if (!isUnchangedToast(row[k])) set[k] = row[k];
-      steps.push({ kind: 'update', table: info, set, where: keyMoved ? before! : after, keys, insertIfMissing: !toast });
+      if (!keyMoved) {
+        // An update that keeps TOASTed columns: batched with its neighbours (staging table + UPDATE … FROM).
+        const sig = signature(set);
+        const key = JSON.stringify(keys.map((k) => set[k]));
+        if (upserts.length > 0 || deletes.length > 0 || (partial !== null && (partial.sig !== sig || partial.keys.has(key)))) await flush();
+        partial ??= { sig, keys: new Set(), rows: [] };
+        partial.keys.add(key);
+        partial.rows.push(set);
+        continue;
+      }
+      // An update that moves the key: one UPDATE by the old key.
+      await flush();
+      steps.push({ kind: 'update', table: info, set, where: before!, keys, insertIfMissing: !toast });
     }
     await flush();
   }
@@ -662,6 +680,17 @@ class PostgresSink implements Sink {
           const vals = setCols.map((c) => param(step.set[c], c)).join(', ');
           await client.query(`INSERT INTO ${table.sql} (${setCols.map(quoteIdent).join(', ')}) VALUES (${vals}) ON CONFLICT DO NOTHING`, values);
         }
+        return;
+      }
+      case 'updateMany': {
+        const sets = step.columns.filter((c) => !step.keys.includes(c));
+        if (sets.length === 0) return;
+        const stage = await this.stage(client, table, step.columns);
+        await this.copy(client, stage, step.columns, this.columnTypes(table, step.columns), step.rows);
+        const assign = sets.map((c) => `${quoteIdent(c)} = s.${quoteIdent(c)}`).join(', ');
+        const match = step.keys.map((k) => `t.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ');
+        await client.query(`UPDATE ${table.sql} AS t SET ${assign} FROM ${stage} AS s WHERE ${match}`);
+        await client.query(`TRUNCATE ${stage}`);
         return;
       }
       case 'truncate':

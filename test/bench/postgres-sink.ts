@@ -2,7 +2,7 @@
  * Postgres sink benchmark on a private cluster (test/support/postgres.ts: fsync off, like every
  * test cluster): rows/s of the sink's `append` mode beside plain COPY of the same rows into the
  * same table shape, in the same run; then `upsert` (new keys, then every key again) and `apply`
- * (inserts, full-row updates, deletes as CDC events).
+ * (inserts, full-row updates, updates with an unchanged-TOAST column, deletes as CDC events).
  *
  *   npm run bench -- postgres-sink [--rows 1000000] [--rounds 1] [--only append]
  *
@@ -14,7 +14,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { generateEvent } from '../../connectors/generate/index.js';
-import { postgresSink, type PostgresSinkConfig } from '../../connectors/postgres/sink.js';
+import { UNCHANGED_TOAST, postgresSink, type PostgresSinkConfig } from '../../connectors/postgres/sink.js';
 import type { SinkBatch, SinkRecord } from '../../connectors/sdk.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
 import { arg, machine, peakRssMiB, rate, row, timed, type Figure } from './util.js';
@@ -202,12 +202,13 @@ async function round(server: PgServer, n: number, rows: number, only: string): P
   const cfg = (t: string): Partial<PostgresSinkConfig> => ({ mode: 'apply', table: '{{ source.table }}', offsets_table: t });
   const inserts = await viaSink(applyUrl, 'sink apply, c events', cfg('o1'), made(rows, (id) => cdc('c', null, event(id))), rows);
   const updates = await viaSink(applyUrl, 'sink apply, u events (full rows)', cfg('o2'), made(rows, (id) => cdc('u', null, { ...event(id), level: 'x' })), rows);
+  const toast = await viaSink(applyUrl, 'sink apply, u events, unchanged TOAST', cfg('o4'), made(rows, (id) => cdc('u', null, { ...event(id), level: 'y', message: UNCHANGED_TOAST })), rows);
   const deletes = await viaSink(applyUrl, 'sink apply, d events', cfg('o3'), made(rows, (id) => cdc('d', { id }, null)), rows);
   const left = await client(applyUrl);
   const [{ n: remaining }] = (await left.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows as [{ n: string }];
   await left.end();
   if (remaining !== '0') throw new Error(`apply bench: ${remaining} rows left after the deletes`);
-  return [copy, append, upsertNew, upsertAll, inserts, updates, deletes];
+  return [copy, append, upsertNew, upsertAll, inserts, updates, toast, deletes];
 }
 
 /**

@@ -208,6 +208,28 @@ describe('postgres sink: apply', () => {
     expect(await query(url, 'SELECT id FROM orders')).toEqual([{ id: 5 }]);
   });
 
+  it('batches updates that keep TOASTed columns, in order, the same key twice included', async () => {
+    const url = await db();
+    await query(url, `CREATE TABLE docs (id int PRIMARY KEY, title text, body text, meta jsonb)`);
+    const { sink } = await openSink({ url, table: 'docs', mode: 'apply' });
+    const T = UNCHANGED_TOAST;
+    await sink.write(
+      batch(0, [
+        ev('c', null, { id: 1, title: 'a', body: 'B1', meta: { v: 1 } }, 'docs'),
+        ev('c', null, { id: 2, title: 'b', body: 'B2', meta: { v: 2 } }, 'docs'),
+        ev('u', null, { id: 1, title: 'a1', body: T, meta: T }, 'docs'),
+        ev('u', null, { id: 2, title: 'b1', body: T, meta: T }, 'docs'),
+        ev('u', null, { id: 1, title: 'a2', body: T, meta: T }, 'docs'),
+        ev('u', null, { id: 2, title: 'b2', body: 'B2 new', meta: T }, 'docs'),
+        ev('u', null, { id: 2, title: 'b3', body: T, meta: { v: 3 } }, 'docs'),
+        ev('d', { id: 1 }, null, 'docs'),
+        ev('u', null, { id: 1, title: 'gone', body: T, meta: T }, 'docs'),
+      ]),
+    );
+    await sink.close();
+    expect(await query(url, 'SELECT * FROM docs ORDER BY id')).toEqual([{ id: 2, title: 'b3', body: 'B2 new', meta: { v: 3 } }]);
+  });
+
   it('refuses an event that is not a CDC event with a non-retriable error', async () => {
     const url = await db();
     await query(url, 'CREATE TABLE orders (id int PRIMARY KEY)');
