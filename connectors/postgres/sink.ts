@@ -68,6 +68,11 @@ const TYPE_PATTERN = '^[A-Za-z_][A-Za-z0-9_ ]*(\\([0-9, ]+\\))?( ?\\[\\])*$';
 
 type Row = Record<string, unknown>;
 
+interface Stored {
+  next: number;
+  fence: number;
+}
+
 /** Bytes of COPY data sent at a time: the server loads one chunk while the next is encoded. */
 const COPY_CHUNK = 64 * 1024;
 
@@ -77,6 +82,7 @@ type Step =
   | { kind: 'upsert'; table: TableInfo; columns: string[]; rows: Row[]; keys: string[] }
   | { kind: 'delete'; table: TableInfo; keys: string[]; rows: Row[] }
   | { kind: 'update'; table: TableInfo; set: Row; where: Row; keys: string[]; insertIfMissing: boolean }
+  | { kind: 'updateMany'; table: TableInfo; columns: string[]; keys: string[]; rows: Row[] }
   | { kind: 'truncate'; table: TableInfo };
 
 interface CdcEvent {
@@ -103,6 +109,8 @@ class PostgresSink implements Sink {
   private readonly tables = new Map<string, TableInfo>();
   private readonly stages = new Map<string, string>();
   private stageSeq = 0;
+  /** Per topic/partition: the offsets row as this sink last read or wrote it (null: no row yet). */
+  private readonly stored = new Map<string, Stored | null>();
   private readonly tableOf: ((e: PipelineEvent) => string) | null;
   private readonly schemaOf: ((e: PipelineEvent) => string) | null;
   private readonly offsets: string;
@@ -156,11 +164,9 @@ class PostgresSink implements Sink {
   async committedOffset(topic: string, partition: number): Promise<number | undefined> {
     const client = await this.conn();
     try {
-      const res = await client.query<{ next_offset: string }>(
-        `SELECT next_offset FROM ${this.offsets} WHERE pipeline = $1 AND sink = $2 AND topic = $3 AND partition = $4`,
-        [this.ctx.pipeline, this.sinkName, topic, partition],
-      );
-      return res.rows.length === 0 ? undefined : Number(res.rows[0]!.next_offset);
+      const state = await this.readStored(client, topic, partition);
+      this.stored.set(`${topic}\u0000${partition}`, state);
+      return state?.next;
     } catch (err) {
       throw this.failed(err, 'reading the stored offsets');
     }
@@ -216,6 +222,7 @@ class PostgresSink implements Sink {
     this.client = client;
     this.tables.clear();
     this.stages.clear();
+    this.stored.clear();
     return client;
   }
 
@@ -233,44 +240,78 @@ class PostgresSink implements Sink {
 
   // ---- the transaction ----
 
+  /**
+   * One transaction: the records' rows and the partition's offsets row. The stored (next_offset,
+   * fence) is read once and then known (this sink is the partition's only writer while its lease
+   * holds); the transaction's last statement moves the row on only if it is still what was read,
+   * so a write by anyone else in between (another worker, after a lost lease) rolls the whole
+   * transaction back — then the row is read again, and the batch is refused (newer fence) or
+   * trimmed to what is not stored yet.
+   */
   private async transaction(topic: string, partition: number, records: SinkRecord[], nextOffset: number, fence: number): Promise<void> {
-    const client = await this.conn();
-    let open = false;
-    try {
-      await client.query('BEGIN');
-      open = true;
-      const stored = await client.query<{ next_offset: string; fence: string }>({
-        name: 'sluice_offsets_lock',
-        text: `SELECT next_offset, fence FROM ${this.offsets} WHERE pipeline = $1 AND sink = $2 AND topic = $3 AND partition = $4 FOR UPDATE`,
-        values: [this.ctx.pipeline, this.sinkName, topic, partition],
-      });
-      const row = stored.rows[0];
-      if (row !== undefined && Number(row.fence) > fence) throw new SinkFencedError(topic, partition, fence, Number(row.fence));
-      // Records the stored offset already covers were written by an earlier transaction.
-      const from = row === undefined ? -1 : Number(row.next_offset);
-      if (from >= nextOffset) {
-        await client.query('ROLLBACK');
+    const key = `${topic}\u0000${partition}`;
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.conn();
+      let open = false;
+      try {
+        let state = this.stored.get(key);
+        if (state === undefined) this.stored.set(key, (state = await this.readStored(client, topic, partition)));
+        if (state !== null && state.fence > fence) throw new SinkFencedError(topic, partition, fence, state.fence);
+        // Records the stored offset already covers were written by an earlier transaction.
+        const from = state === null ? -1 : state.next;
+        if (from >= nextOffset) return;
+        const todo = from <= (records[0]?.offset ?? nextOffset) ? records : records.filter((r) => r.offset >= from);
+        await client.query('BEGIN');
+        open = true;
+        const rest = this.c.mode === 'append' && this.tableOf === null && this.schemaOf === null ? await this.streamAppend(client, todo) : todo;
+        for (const step of await this.plan(client, rest)) await this.run(client, step);
+        const ids = [this.ctx.pipeline, this.sinkName, topic, partition];
+        const moved =
+          state === null
+            ? await client.query({
+                name: 'sluice_offsets_insert',
+                text: `INSERT INTO ${this.offsets} (pipeline, sink, topic, partition, next_offset, fence) VALUES ($1, $2, $3, $4, $5, $6)
+                       ON CONFLICT (pipeline, sink, topic, partition) DO NOTHING`,
+                values: [...ids, nextOffset, fence],
+              })
+            : await client.query({
+                name: 'sluice_offsets_update',
+                text: `UPDATE ${this.offsets} SET next_offset = $5, fence = $6, updated_at = now()
+                        WHERE pipeline = $1 AND sink = $2 AND topic = $3 AND partition = $4 AND next_offset = $7 AND fence = $8`,
+                values: [...ids, nextOffset, fence, state.next, state.fence],
+              });
+        if (moved.rowCount !== 1) {
+          // Someone else wrote the partition since it was read: undo, read again, decide again.
+          await client.query('ROLLBACK');
+          open = false;
+          this.stored.delete(key);
+          if (attempt >= 3) throw new PgSinkError('SLUICE_PG_CONNECTION', `${topic}/${partition}: the offsets row keeps changing under this sink`, { retriable: true });
+          continue;
+        }
+        await client.query('COMMIT');
         open = false;
+        this.stored.set(key, { next: nextOffset, fence });
         return;
+      } catch (err) {
+        if (open) await client.query('ROLLBACK').catch(() => undefined);
+        // The outcome of a failed COMMIT is unknown: read the offsets row again next time.
+        this.stored.delete(key);
+        // DDL and staging tables of a rolled-back transaction are gone: read the catalog again.
+        this.tables.clear();
+        this.stages.clear();
+        throw this.failed(err, `writing ${topic}/${partition} to ${this.where}`);
       }
-      const todo = from <= (records[0]?.offset ?? nextOffset) ? records : records.filter((r) => r.offset >= from);
-      const rest = this.c.mode === 'append' && this.tableOf === null && this.schemaOf === null ? await this.streamAppend(client, todo) : todo;
-      for (const step of await this.plan(client, rest)) await this.run(client, step);
-      await client.query({
-        name: 'sluice_offsets_store',
-        text: `INSERT INTO ${this.offsets} (pipeline, sink, topic, partition, next_offset, fence) VALUES ($1, $2, $3, $4, $5, $6)
-               ON CONFLICT (pipeline, sink, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, fence = EXCLUDED.fence, updated_at = now()`,
-        values: [this.ctx.pipeline, this.sinkName, topic, partition, nextOffset, fence],
-      });
-      await client.query('COMMIT');
-      open = false;
-    } catch (err) {
-      if (open) await client.query('ROLLBACK').catch(() => undefined);
-      // DDL and staging tables of a rolled-back transaction are gone: read the catalog again.
-      this.tables.clear();
-      this.stages.clear();
-      throw this.failed(err, `writing ${topic}/${partition} to ${this.where}`);
     }
+  }
+
+  private async readStored(client: pg.Client, topic: string, partition: number): Promise<Stored | null> {
+    const res = await client.query<{ next_offset: string; fence: string }>({
+      name: 'sluice_offsets_read',
+      text: `SELECT next_offset, fence FROM ${this.offsets} WHERE pipeline = $1 AND sink = $2 AND topic = $3 AND partition = $4`,
+      values: [this.ctx.pipeline, this.sinkName, topic, partition],
+    });
+    const row = res.rows[0];
+    return row === undefined ? null : { next: Number(row.next_offset), fence: Number(row.fence) };
   }
 
   // ---- planning: records → steps ----
@@ -355,8 +396,11 @@ class PostgresSink implements Sink {
       }
       return out ?? row;
     };
+    // Runs of one kind, flushed as one step when the kind changes: order between runs is kept.
     let upserts: Row[] = [];
     let deletes: Row[] = [];
+    /** Updates that leave unchanged-TOAST columns alone, all with the same columns, each key once. */
+    let partial: { sig: string; keys: Set<string>; rows: Row[] } | null = null;
     const flush = async (): Promise<void> => {
       if (upserts.length > 0) {
         const rows = lastPerKey(upserts, keys, () => new PgSinkError('SLUICE_PG_BAD_RECORD', `an event of ${info.sql} has a null key column`));
@@ -366,6 +410,10 @@ class PostgresSink implements Sink {
       if (deletes.length > 0) {
         steps.push({ kind: 'delete', table: info, keys, rows: deletes });
         deletes = [];
+      }
+      if (partial !== null) {
+        steps.push({ kind: 'updateMany', table: info, columns: Object.keys(partial.rows[0]!), keys, rows: partial.rows });
+        partial = null;
       }
     };
     for (let i = 0; i < events.length; i++) {
@@ -379,7 +427,7 @@ class PostgresSink implements Sink {
       if (e.op === 'd') {
         const where = e.before ?? e.after;
         if (where === null || keys.some((k) => where[k] === null || where[k] === undefined)) throw badRecord(r, `delete without the key columns ${keys.join(', ')} in "before"`);
-        if (upserts.length > 0) await flush();
+        if (upserts.length > 0 || partial !== null) await flush();
         deletes.push(where);
         continue;
       }
@@ -391,15 +439,25 @@ class PostgresSink implements Sink {
       const before = e.before;
       const keyMoved = e.op === 'u' && before !== null && keys.some((k) => before[k] !== undefined && JSON.stringify(before[k]) !== JSON.stringify(after[k]));
       if (!toast && !keyMoved) {
-        if (deletes.length > 0) await flush();
+        if (deletes.length > 0 || partial !== null) await flush();
         upserts.push(row);
         continue;
       }
-      // An update that keeps TOASTed columns or moves the key: one UPDATE by the old key.
-      await flush();
       const set: Row = {};
       for (const k of Object.keys(row)) if (!isUnchangedToast(row[k])) set[k] = row[k];
-      steps.push({ kind: 'update', table: info, set, where: keyMoved ? before! : after, keys, insertIfMissing: !toast });
+      if (!keyMoved) {
+        // An update that keeps TOASTed columns: batched with its neighbours (staging table + UPDATE … FROM).
+        const sig = signature(set);
+        const key = JSON.stringify(keys.map((k) => set[k]));
+        if (upserts.length > 0 || deletes.length > 0 || (partial !== null && (partial.sig !== sig || partial.keys.has(key)))) await flush();
+        partial ??= { sig, keys: new Set(), rows: [] };
+        partial.keys.add(key);
+        partial.rows.push(set);
+        continue;
+      }
+      // An update that moves the key: one UPDATE by the old key.
+      await flush();
+      steps.push({ kind: 'update', table: info, set, where: before!, keys, insertIfMissing: !toast });
     }
     await flush();
   }
@@ -622,6 +680,17 @@ class PostgresSink implements Sink {
           const vals = setCols.map((c) => param(step.set[c], c)).join(', ');
           await client.query(`INSERT INTO ${table.sql} (${setCols.map(quoteIdent).join(', ')}) VALUES (${vals}) ON CONFLICT DO NOTHING`, values);
         }
+        return;
+      }
+      case 'updateMany': {
+        const sets = step.columns.filter((c) => !step.keys.includes(c));
+        if (sets.length === 0) return;
+        const stage = await this.stage(client, table, step.columns);
+        await this.copy(client, stage, step.columns, this.columnTypes(table, step.columns), step.rows);
+        const assign = sets.map((c) => `${quoteIdent(c)} = s.${quoteIdent(c)}`).join(', ');
+        const match = step.keys.map((k) => `t.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ');
+        await client.query(`UPDATE ${table.sql} AS t SET ${assign} FROM ${stage} AS s WHERE ${match}`);
+        await client.query(`TRUNCATE ${stage}`);
         return;
       }
       case 'truncate':

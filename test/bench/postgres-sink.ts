@@ -2,7 +2,7 @@
  * Postgres sink benchmark on a private cluster (test/support/postgres.ts: fsync off, like every
  * test cluster): rows/s of the sink's `append` mode beside plain COPY of the same rows into the
  * same table shape, in the same run; then `upsert` (new keys, then every key again) and `apply`
- * (inserts, full-row updates, deletes as CDC events).
+ * (inserts, full-row updates, updates with an unchanged-TOAST column, deletes as CDC events).
  *
  *   npm run bench -- postgres-sink [--rows 1000000] [--rounds 1] [--only append]
  *
@@ -11,14 +11,17 @@
  * timed. The COPY baseline streams prebuilt COPY text (what `psql \copy` of a file does).
  */
 import { from as copyFrom } from 'pg-copy-streams';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { generateEvent } from '../../connectors/generate/index.js';
-import { postgresSink, type PostgresSinkConfig } from '../../connectors/postgres/sink.js';
+import { UNCHANGED_TOAST, postgresSink, type PostgresSinkConfig } from '../../connectors/postgres/sink.js';
 import type { SinkBatch, SinkRecord } from '../../connectors/sdk.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
 import { arg, machine, peakRssMiB, rate, row, timed, type Figure } from './util.js';
 
 const SERVICES = ['api', 'web', 'worker', 'billing'];
+/** The runtime reads 1 MiB at a time (core/pipeline/runtime.ts); `SLUICE_BENCH_BATCH_BYTES` changes it here to see what a transaction costs. */
+const BATCH_BYTES = Number(process.env.SLUICE_BENCH_BATCH_BYTES ?? 1024 * 1024);
 const TABLE = 'CREATE TABLE events (id bigint PRIMARY KEY, timestamp text, level text, service text, message text)';
 
 class Rec implements SinkRecord {
@@ -70,7 +73,7 @@ function batches(m: Made): (SinkBatch | undefined)[] {
     const raw = m.raws[id]!;
     records.push(new Rec(id, 0, raw));
     size += raw.length;
-    if (size >= 1024 * 1024 || id === m.raws.length - 1) {
+    if (size >= BATCH_BYTES || id === m.raws.length - 1) {
       out.push({ topic: 'events', partition: 0, records, nextOffset: id + 1, fence: 0 });
       records = [];
       size = 0;
@@ -83,6 +86,32 @@ async function client(url: string): Promise<pg.Client> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   return c;
+}
+
+/** CPU seconds a server backend has used (Linux: /proc/<pid>/stat utime + stime, 100 ticks a second). */
+function backendCpu(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU used during a timed case: this process and the server backend doing the work. */
+interface Cpu {
+  nodeS: number;
+  serverS: number;
+}
+const cpuOf = new WeakMap<Figure, Cpu>();
+
+async function withCpu(pid: number, fn: () => Promise<Figure>): Promise<Figure> {
+  const n0 = process.cpuUsage();
+  const s0 = backendCpu(pid);
+  const fig = await fn();
+  const n = process.cpuUsage(n0);
+  cpuOf.set(fig, { nodeS: (n.user + n.system) / 1e6, serverS: backendCpu(pid) - s0 });
+  return fig;
+}
+
+async function backendPid(c: pg.Client): Promise<number> {
+  return (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
 }
 
 async function plainCopy(url: string, rows: number, now: number): Promise<Figure> {
@@ -100,7 +129,7 @@ async function plainCopy(url: string, rows: number, now: number): Promise<Figure
       text = '';
     }
   }
-  const fig = await timed('plain COPY (prebuilt text, one transaction)', rows, bytes, async () => {
+  const fig = await withCpu(await backendPid(c), () => timed('plain COPY (prebuilt text, one transaction)', rows, bytes, async () => {
     const stream = c.query(copyFrom('COPY events (id, timestamp, level, service, message) FROM STDIN'));
     await new Promise<void>((resolve, reject) => {
       stream.on('error', reject);
@@ -112,7 +141,7 @@ async function plainCopy(url: string, rows: number, now: number): Promise<Figure
       };
       more();
     });
-  });
+  }));
   await c.end();
   return fig;
 }
@@ -127,13 +156,17 @@ async function viaSink(url: string, name: string, config: Partial<PostgresSinkCo
   });
   await sink.open();
   const list = batches(m);
-  const fig = await timed(name, rows, m.bytes, async () => {
+  const admin = await client(url);
+  const app = `sluice bench/${name}`.slice(0, 63);
+  const pid = (await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app])).rows[0]!.pid;
+  await admin.end();
+  const fig = await withCpu(pid, () => timed(name, rows, m.bytes, async () => {
     // Each batch is dropped once written, as the runtime does.
     for (let i = 0; i < list.length; i++) {
       await sink.write(list[i]!);
       list[i] = undefined;
     }
-  });
+  }));
   await sink.close();
   return fig;
 }
@@ -169,12 +202,25 @@ async function round(server: PgServer, n: number, rows: number, only: string): P
   const cfg = (t: string): Partial<PostgresSinkConfig> => ({ mode: 'apply', table: '{{ source.table }}', offsets_table: t });
   const inserts = await viaSink(applyUrl, 'sink apply, c events', cfg('o1'), made(rows, (id) => cdc('c', null, event(id))), rows);
   const updates = await viaSink(applyUrl, 'sink apply, u events (full rows)', cfg('o2'), made(rows, (id) => cdc('u', null, { ...event(id), level: 'x' })), rows);
+  const toast = await viaSink(applyUrl, 'sink apply, u events, unchanged TOAST', cfg('o4'), made(rows, (id) => cdc('u', null, { ...event(id), level: 'y', message: UNCHANGED_TOAST })), rows);
   const deletes = await viaSink(applyUrl, 'sink apply, d events', cfg('o3'), made(rows, (id) => cdc('d', { id }, null)), rows);
   const left = await client(applyUrl);
   const [{ n: remaining }] = (await left.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows as [{ n: string }];
   await left.end();
   if (remaining !== '0') throw new Error(`apply bench: ${remaining} rows left after the deletes`);
-  return [copy, append, upsertNew, upsertAll, inserts, updates, deletes];
+  return [copy, append, upsertNew, upsertAll, inserts, updates, toast, deletes];
+}
+
+/**
+ * CPU per row of this process and of the server backend: a figure the machine's load moves much
+ * less than the wall clock. With two cores the two sides can work at once, so the larger of the
+ * two bounds the rate.
+ */
+function cpuText(f: Figure): string {
+  const c = cpuOf.get(f);
+  if (c === undefined) return '';
+  const per = (s: number): string => ((s * 1e6) / f.records).toFixed(2);
+  return `cpu µs/row: node ${per(c.nodeS)}, server ${per(c.serverS)}`;
 }
 
 export async function benchPostgresSink(args: string[]): Promise<string[]> {
@@ -182,12 +228,25 @@ export async function benchPostgresSink(args: string[]): Promise<string[]> {
   const rounds = Number(arg(args, 'rounds', '1'));
   const only = arg(args, 'only', 'all');
   const lines = [`machine: ${machine()}`, `${rows} generated events (~130 B of JSON each), private cluster with fsync off, ${rounds} round(s); ratios against plain COPY of the same round`];
-  const server = await startPostgres({ settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } });
+  // No checkpoint or autovacuum of one case's table while the next case is timed.
+  const server = await startPostgres({ settings: { max_wal_size: '4GB', checkpoint_timeout: '30min', autovacuum: false } });
   try {
+    const ratios = new Map<string, number[]>();
     for (let i = 0; i < rounds; i++) {
       const [copy, ...rest] = await round(server, i, rows, only);
-      lines.push(`round ${i + 1}:`, row(copy!));
-      for (const f of rest) lines.push(`${row(f)}  (${(rate(f).recPerSec / rate(copy!).recPerSec).toFixed(2)}× COPY rows/s)`);
+      lines.push(`round ${i + 1}:`, `${row(copy!)}  ${cpuText(copy!)}`);
+      for (const f of rest) {
+        const ratio = rate(f).recPerSec / rate(copy!).recPerSec;
+        lines.push(`${row(f)}  (${ratio.toFixed(2)}× COPY rows/s)  ${cpuText(f)}`);
+        ratios.set(f.name, [...(ratios.get(f.name) ?? []), ratio]);
+      }
+    }
+    if (rounds > 1) {
+      lines.push('median ratio to plain COPY over the rounds (each round against its own COPY):');
+      for (const [name, rs] of ratios) {
+        const sorted = [...rs].sort((a, b) => a - b);
+        lines.push(`  ${name.padEnd(44)} ${sorted[Math.floor(sorted.length / 2)]!.toFixed(2)}×  (${sorted.map((r) => r.toFixed(2)).join(', ')})`);
+      }
     }
   } finally {
     await server.stop();

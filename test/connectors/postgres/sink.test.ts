@@ -208,6 +208,28 @@ describe('postgres sink: apply', () => {
     expect(await query(url, 'SELECT id FROM orders')).toEqual([{ id: 5 }]);
   });
 
+  it('batches updates that keep TOASTed columns, in order, the same key twice included', async () => {
+    const url = await db();
+    await query(url, `CREATE TABLE docs (id int PRIMARY KEY, title text, body text, meta jsonb)`);
+    const { sink } = await openSink({ url, table: 'docs', mode: 'apply' });
+    const T = UNCHANGED_TOAST;
+    await sink.write(
+      batch(0, [
+        ev('c', null, { id: 1, title: 'a', body: 'B1', meta: { v: 1 } }, 'docs'),
+        ev('c', null, { id: 2, title: 'b', body: 'B2', meta: { v: 2 } }, 'docs'),
+        ev('u', null, { id: 1, title: 'a1', body: T, meta: T }, 'docs'),
+        ev('u', null, { id: 2, title: 'b1', body: T, meta: T }, 'docs'),
+        ev('u', null, { id: 1, title: 'a2', body: T, meta: T }, 'docs'),
+        ev('u', null, { id: 2, title: 'b2', body: 'B2 new', meta: T }, 'docs'),
+        ev('u', null, { id: 2, title: 'b3', body: T, meta: { v: 3 } }, 'docs'),
+        ev('d', { id: 1 }, null, 'docs'),
+        ev('u', null, { id: 1, title: 'gone', body: T, meta: T }, 'docs'),
+      ]),
+    );
+    await sink.close();
+    expect(await query(url, 'SELECT * FROM docs ORDER BY id')).toEqual([{ id: 2, title: 'b3', body: 'B2 new', meta: { v: 3 } }]);
+  });
+
   it('refuses an event that is not a CDC event with a non-retriable error', async () => {
     const url = await db();
     await query(url, 'CREATE TABLE orders (id int PRIMARY KEY)');
@@ -232,6 +254,27 @@ describe('postgres sink: fencing', () => {
     await sink.close();
     expect(await query(url, 'SELECT id FROM t ORDER BY id')).toEqual([{ id: 1 }, { id: 3 }]);
     expect(await query(url, 'SELECT fence::int FROM sluice_offsets')).toEqual([{ fence: 6 }]);
+  });
+
+  it('a worker that lost the partition cannot write after the new holder, even with its offsets in memory', async () => {
+    const url = await db();
+    await query(url, 'CREATE TABLE t (id int)');
+    const old = await openSink({ url, table: 't' });
+    const next = await openSink({ url, table: 't' });
+    await old.sink.write(batch(0, [{ id: 1 }, { id: 2 }], { fence: 1 }));
+    // The new holder resumes from the stored offset and writes with a newer fence.
+    expect(await next.sink.committedOffset!('events', 0)).toBe(2);
+    await next.sink.write(batch(2, [{ id: 3 }], { fence: 2 }));
+    // The old holder still believes it is at offset 2 with fence 1: its write is rolled back and refused.
+    expect(await old.sink.write(batch(2, [{ id: 99 }], { fence: 1 })).catch((e: unknown) => e)).toBeInstanceOf(SinkFencedError);
+    // A writer with the same fence whose memory is behind skips what is already stored.
+    const same = await openSink({ url, table: 't' });
+    expect(await same.sink.committedOffset!('events', 0)).toBe(3);
+    await next.sink.write(batch(3, [{ id: 4 }], { fence: 2 }));
+    await same.sink.write(batch(3, [{ id: 4 }, { id: 5 }], { fence: 2 }));
+    for (const o of [old, next, same]) await o.sink.close();
+    expect(await query(url, 'SELECT id FROM t ORDER BY id')).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }, { id: 5 }]);
+    expect(await query(url, 'SELECT next_offset::int AS n, fence::int AS f FROM sluice_offsets')).toEqual([{ n: 5, f: 2 }]);
   });
 });
 
