@@ -193,4 +193,26 @@ describe('postgres_cdc changes', () => {
       await h.close();
     }
   }, 60_000);
+
+  it('stops reading the replication stream while nobody asks for a batch (bounded memory)', async () => {
+    const url = await db();
+    await sql(url, `CREATE TABLE fc (id int PRIMARY KEY, pad text)`);
+    const h = await openSource({ url, tables: ['fc'], snapshot: 'never', max_batch_records: 100 }, 'flow');
+    try {
+      await sql(url, `INSERT INTO fc VALUES (0, '')`);
+      await h.take(1);
+      // 50,000 changes wait on the server while the pipeline (this test) reads nothing.
+      await sql(url, `INSERT INTO fc SELECT g, repeat('p', 200) FROM generate_series(1, 50000) g`);
+      await new Promise((r) => setTimeout(r, 2000));
+      const copy = (h.source as unknown as { stream: { copy: { readableLength: number } } }).stream.copy;
+      // 4,096 frames buffered, plus the rest of the socket chunk being parsed when the limit hit.
+      expect(copy.readableLength).toBeGreaterThan(0);
+      expect(copy.readableLength).toBeLessThanOrEqual(4096 + 1000);
+      // Reading again drains everything, in order.
+      const rest = await h.take(50000, 60_000);
+      expect(rest.at(-1)!.event.after!.id).toBe(50000);
+    } finally {
+      await h.close();
+    }
+  }, 90_000);
 });
