@@ -129,8 +129,10 @@ export async function benchPostgresCdc(args: string[]): Promise<string[]> {
         const endLsn = await prepare(url, rows, txn);
         const base = await recvlogical(pgs, dir, endLsn, rows);
         const cpu0 = process.cpuUsage();
+        if (process.env.SLUICE_BENCH_MARK) console.error('phase start', String(process.hrtime.bigint() / 1000n));
         const ours = only ? await sourceOnly(url, rows) : await sluice(dir, url, rows);
         const cpu = process.cpuUsage(cpu0);
+        if (process.env.SLUICE_BENCH_MARK) console.error('phase end', String(process.hrtime.bigint() / 1000n));
         const cpuShare = (cpu.user + cpu.system) / 1e6 / ours.seconds;
         const b = rows / base.seconds;
         const o = rows / ours.seconds;
