@@ -17,7 +17,7 @@ import {
   UNCHANGED_TOAST,
 } from '../../../connectors/postgres/pgoutput.js';
 import { encodeRow, relationShape, rowKey, rowOp, sourceTail } from '../../../connectors/postgres/pgoutput-json.js';
-import { ByteWriter, exactDecimal } from '../../../connectors/postgres/pgoutput-bytes.js';
+import { ByteWriter, byteConverterFor, exactDecimal } from '../../../connectors/postgres/pgoutput-bytes.js';
 import { arrayConverter, int8, numeric, str } from '../../../connectors/postgres/pgoutput-values.js';
 
 const u8 = (n: number) => Buffer.from([n]);
@@ -132,6 +132,10 @@ describe('values', () => {
         expect(numeric(t)).toBe(asNumber ? t : `"${t}"`);
         const b = Buffer.from(t);
         if (exactDecimal(b, 0, b.length)) expect(asNumber).toBe(true);
+        // The streaming (byte) path agrees with the string path.
+        const w = new ByteWriter();
+        byteConverterFor(1700, new Map())(b, 0, b.length, w, 0);
+        expect(w.buf.toString('utf8', 0, w.pos)).toBe(numeric(t));
       }),
     );
     expect(numeric('1.50')).toBe('"1.50"');
