@@ -170,7 +170,9 @@ export class CdcSource implements Source {
     if (cfg.tables !== null) await checkTablesExist(q, cfg.tables);
     if (await ensurePublication(q, cfg.publication, cfg.tables)) this.ctx.log('info', `created publication "${cfg.publication}"`);
     await checkReplicaIdentity(q, cfg.publication);
-    const tables = cfg.tables ?? (await publicationTables(q, cfg.publication));
+    // What the publication carries, as Postgres lists it: the partitions of a partitioned table
+    // (unless publish_via_partition_root), exactly the relations whose changes will stream.
+    const tables = await publicationTables(q, cfg.publication);
 
     if (pos !== null && 'snapshot_done' in pos) {
       this.finished = true;

@@ -403,9 +403,8 @@ export class PipelineRuntime {
           const known = this.validators.get(topic);
           lastValidate = known !== undefined || this.validators.has(topic) ? (known ?? null) : await this.validator(topic);
           lastTopic = topic;
-          let list = byTopic.get(topic);
-          if (list === undefined) byTopic.set(topic, (list = []));
-          lastList = list;
+          lastList = lastValidate === null ? (byTopic.get(topic) ?? []) : [];
+          if (lastValidate === null && !byTopic.has(topic)) byTopic.set(topic, lastList);
         }
         if (lastValidate === null) {
           let key = r.key ?? null;

@@ -215,4 +215,24 @@ describe('postgres_cdc changes', () => {
       await h.close();
     }
   }, 90_000);
+
+  it('a partitioned table: snapshot and changes of its partitions', async () => {
+    const url = await db();
+    await sql(url, `CREATE TABLE m (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+      CREATE TABLE m_eu PARTITION OF m FOR VALUES IN ('eu'); CREATE TABLE m_us PARTITION OF m FOR VALUES IN ('us');
+      INSERT INTO m VALUES (1, 'eu'), (2, 'us')`);
+    const h = await openSource({ url, tables: ['m'] }, 'parts');
+    try {
+      const snap = await h.take(2);
+      expect(snap.map((e) => [e.event.op, e.event.source.table, e.key]).sort()).toEqual([
+        ['r', 'm_eu', '{"id":1,"region":"eu"}'],
+        ['r', 'm_us', '{"id":2,"region":"us"}'],
+      ]);
+      await sql(url, `INSERT INTO m VALUES (3, 'us')`);
+      const [c] = await h.take(1);
+      expect(c!.event).toMatchObject({ op: 'c', after: { id: 3, region: 'us' }, source: { table: 'm_us' } });
+    } finally {
+      await h.close();
+    }
+  }, 60_000);
 });
