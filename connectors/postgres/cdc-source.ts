@@ -267,7 +267,9 @@ export class CdcSource implements Source {
         const rel = await tableRelation(q, t);
         plan.shape = await this.shapeFor(rel);
         const cols = plan.shape.columnNames.map((c) => q.escapeIdentifier(c)).join(', ');
-        await q.query(`DECLARE sluice_snapshot NO SCROLL CURSOR FOR SELECT ${cols === '' ? 'NULL' : cols} FROM ONLY ${qualifiedName(q, t)}`);
+        // ONLY: children of old-style inheritance are tables of their own; a partitioned root
+        // (publish_via_partition_root) is read with its partitions.
+        await q.query(`DECLARE sluice_snapshot NO SCROLL CURSOR FOR SELECT ${cols === '' ? 'NULL' : cols} FROM ${rel.partitioned ? '' : 'ONLY '}${qualifiedName(q, t)}`);
         plan.cursorOpen = true;
       }
       const shape = plan.shape!;

@@ -234,5 +234,17 @@ describe('postgres_cdc changes', () => {
     } finally {
       await h.close();
     }
+    // A publication that publishes through the root: one table name, partitions read with it.
+    await sql(url, `CREATE PUBLICATION p_root FOR TABLE m WITH (publish_via_partition_root = true)`);
+    const root = await openSource({ url, tables: ['m'], publication: 'p_root', slot: 'root_slot' }, 'root');
+    try {
+      const snap = await root.take(3);
+      expect(snap.map((e) => [e.event.source.table, e.event.after!.id]).sort()).toEqual([['m', 1], ['m', 2], ['m', 3]]);
+      await sql(url, `INSERT INTO m VALUES (4, 'eu')`);
+      const [c] = await root.take(1);
+      expect(c!.event).toMatchObject({ op: 'c', source: { table: 'm' } });
+    } finally {
+      await root.close();
+    }
   }, 60_000);
 });
