@@ -218,10 +218,13 @@ export async function primaryKey(client: pg.Client, relationOid: number): Promis
   return r.rows.map((x) => x.attname);
 }
 
-/** A table's published columns as a Relation message would list them (for the snapshot). */
-export async function tableRelation(client: pg.Client, t: TableRef): Promise<RelationMessage> {
-  const rel = await client.query<{ oid: string; relreplident: string }>(
-    'SELECT c.oid, c.relreplident FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2',
+/**
+ * A table's published columns as a Relation message would list them (for the snapshot), and
+ * whether it is a partitioned table (read with its partitions, not ONLY).
+ */
+export async function tableRelation(client: pg.Client, t: TableRef): Promise<RelationMessage & { partitioned: boolean }> {
+  const rel = await client.query<{ oid: string; relreplident: string; relkind: string }>(
+    'SELECT c.oid, c.relreplident, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2',
     [t.schema, t.table],
   );
   const row = rel.rows[0];
@@ -235,6 +238,7 @@ export async function tableRelation(client: pg.Client, t: TableRef): Promise<Rel
     schema: t.schema,
     table: t.table,
     replicaIdentity: row.relreplident,
+    partitioned: row.relkind === 'p',
     columns: cols.rows.map((c) => ({ key: false, name: c.attname, typeOid: Number(c.atttypid), typmod: Number(c.atttypmod) })),
   };
 }

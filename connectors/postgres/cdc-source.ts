@@ -60,7 +60,7 @@ import {
   rowRelationOid,
   type RelationMessage,
 } from './pgoutput.js';
-import { encodeRow, encodeSnapshotRow, encodeTruncate, relationShape, rowKey, type RelationShape } from './pgoutput-json.js';
+import { encodeRow, encodeSnapshotRow, encodeTruncate, relationShape, rowKey, sourceTail, type RelationShape } from './pgoutput-json.js';
 import { ByteWriter } from './pgoutput-bytes.js';
 import { needsFacts, type TypeFacts } from './pgoutput-values.js';
 
@@ -132,6 +132,8 @@ interface Txn {
   /** The template view of the last table changed (see CdcRecord). */
   viewShape: RelationShape | null;
   view: Record<string, unknown> | null;
+  /** sourceTail of that table. */
+  rowTail: Buffer | null;
 }
 
 export class CdcSource implements Source {
@@ -168,7 +170,9 @@ export class CdcSource implements Source {
     if (cfg.tables !== null) await checkTablesExist(q, cfg.tables);
     if (await ensurePublication(q, cfg.publication, cfg.tables)) this.ctx.log('info', `created publication "${cfg.publication}"`);
     await checkReplicaIdentity(q, cfg.publication);
-    const tables = cfg.tables ?? (await publicationTables(q, cfg.publication));
+    // What the publication carries, as Postgres lists it: the partitions of a partitioned table
+    // (unless publish_via_partition_root), exactly the relations whose changes will stream.
+    const tables = await publicationTables(q, cfg.publication);
 
     if (pos !== null && 'snapshot_done' in pos) {
       this.finished = true;
@@ -263,7 +267,9 @@ export class CdcSource implements Source {
         const rel = await tableRelation(q, t);
         plan.shape = await this.shapeFor(rel);
         const cols = plan.shape.columnNames.map((c) => q.escapeIdentifier(c)).join(', ');
-        await q.query(`DECLARE sluice_snapshot NO SCROLL CURSOR FOR SELECT ${cols === '' ? 'NULL' : cols} FROM ONLY ${qualifiedName(q, t)}`);
+        // ONLY: children of old-style inheritance are tables of their own; a partitioned root
+        // (publish_via_partition_root) is read with its partitions.
+        await q.query(`DECLARE sluice_snapshot NO SCROLL CURSOR FOR SELECT ${cols === '' ? 'NULL' : cols} FROM ${rel.partitioned ? '' : 'ONLY '}${qualifiedName(q, t)}`);
         plan.cursorOpen = true;
       }
       const shape = plan.shape!;
@@ -341,13 +347,16 @@ export class CdcSource implements Source {
         if (txn === null) throw new CdcError('SLUICE_PG_REPLICATION', 'a row change outside a transaction');
         txn.index++;
         if (txn.index <= txn.skip) continue;
-        const shape = this.shapes.get(rowRelationOid(frame, m));
-        if (shape === undefined) throw new CdcError('SLUICE_PG_REPLICATION', `a change for relation ${rowRelationOid(frame, m)} before its Relation message`);
-        const json = encodeRow(frame, m, shape, this.writer, walStart, txn.xid, txn.tail);
-        if (txn.viewShape !== shape) {
+        const oid = rowRelationOid(frame, m);
+        let shape = txn.viewShape;
+        if (shape === null || shape.oid !== oid) {
+          shape = this.shapes.get(oid) ?? null;
+          if (shape === null) throw new CdcError('SLUICE_PG_REPLICATION', `a change for relation ${oid} before its Relation message`);
           txn.viewShape = shape;
           txn.view = sourceView(shape, txn.xid, txn.commitMs, txn.commitTs, false);
+          txn.rowTail = sourceTail(shape, txn.xid, txn.commitMs, txn.commitTs);
         }
+        const json = encodeRow(frame, m, shape, this.writer, walStart, txn.rowTail!);
         records.push(new CdcRecord(rowKey, json, txn.commitMs, txn.view!));
         if (++inBatch >= maxTxn) {
           // A huge transaction: hand this part on; the position says where inside it we are.
@@ -363,7 +372,7 @@ export class CdcSource implements Source {
           if (this.resume.txn === b.finalLsn) skip = this.resume.skip;
           this.resume = null;
         }
-        this.txn = { finalLsn: b.finalLsn, xid: b.xid, commitMs, commitTs, index: 0, skip, tail: Buffer.from(`,"ts_ms":${commitMs},"commit_ts":"${commitTs}","snapshot":false}}`), viewShape: null, view: null };
+        this.txn = { finalLsn: b.finalLsn, xid: b.xid, commitMs, commitTs, index: 0, skip, tail: Buffer.from(`,"ts_ms":${commitMs},"commit_ts":"${commitTs}","snapshot":false}}`), viewShape: null, view: null, rowTail: null };
         inBatch = 0;
       } else if (type === MSG_COMMIT) {
         const c = decodeCommit(frame, m);
@@ -374,6 +383,7 @@ export class CdcSource implements Source {
       } else if (type === MSG_RELATION) {
         const rel = decodeRelation(frame, m);
         this.shapes.set(rel.oid, await this.shapeFor(rel));
+        if (this.txn !== null) this.txn.viewShape = null;
       } else if (type === MSG_TRUNCATE) {
         const txn = this.txn;
         if (txn === null) throw new CdcError('SLUICE_PG_REPLICATION', 'a truncate outside a transaction');

@@ -170,6 +170,8 @@ export function exactDecimal(src: Uint8Array, s: number, e: number): boolean {
 /** numeric: as it is when a double holds it exactly, else through the string converter. */
 const numeric = (slow: ToJson): ByteConv => (src, s, e, w, from) => {
   if (exactDecimal(src, s, e)) return copy(src, s, e, w, from);
+  // A trailing zero after the point (a scale like 12.50) never prints back from a double: a string.
+  if (src[e - 1] === 48 && src.indexOf(46, s) > s && src.indexOf(46, s) < e) return quote(src, s, e, w, from);
   return w.utf8(slow(src.toString('latin1', s, e)), from);
 };
 

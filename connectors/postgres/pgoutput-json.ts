@@ -45,7 +45,6 @@ export interface RelationShape {
   /** The same as bytes, for the streaming path. */
   prefixBytes: Buffer[];
   byteConvert: ByteConv[];
-  sourceTableBytes: Buffer;
 }
 
 /**
@@ -72,7 +71,6 @@ export function relationShape(rel: RelationMessage, catalog: TypeCatalog, primar
     sourceTable: `"schema":${JSON.stringify(rel.schema)},"table":${JSON.stringify(rel.table)}`,
     prefixBytes: names.map((n) => Buffer.from(`${JSON.stringify(n)}:`)),
     byteConvert: rel.columns.map((c) => byteConverterFor(c.typeOid, catalog)),
-    sourceTableBytes: Buffer.from(`"schema":${JSON.stringify(rel.schema)},"table":${JSON.stringify(rel.table)}`),
   };
 }
 
@@ -205,14 +203,21 @@ const OP_U = Buffer.from('{"op":"u","before":');
 const OP_D = Buffer.from('{"op":"d","before":');
 const AFTER = Buffer.from(',"after":');
 const SOURCE_LSN = Buffer.from(',"source":{"lsn":"');
-const TXID = Buffer.from('","txid":');
+
+/**
+ * What follows the LSN in the source block of a table's changes in one transaction:
+ * `","txid":N,"schema":"...","table":"...","ts_ms":...,"commit_ts":"...","snapshot":false}}`.
+ */
+export function sourceTail(shape: RelationShape, xid: number, tsMs: number, commitTs: string): Buffer {
+  return Buffer.from(`","txid":${xid},${shape.sourceTable},"ts_ms":${tsMs},"commit_ts":"${commitTs}","snapshot":false}}`);
+}
 
 /**
  * A row message (at `start`, its type byte) → the event's JSON bytes in `w`; returns them (a view
- * into the arena). `rowOp` and `rowKey` tell the op and the record key. `tail` is the end of the
- * source block, built once per transaction: `,"ts_ms":...,"commit_ts":"...","snapshot":false}}`.
+ * into the arena). `rowOp` and `rowKey` tell the op and the record key. `tail` is the rest of
+ * the source block after the LSN, built once per table and transaction (sourceTail).
  */
-export function encodeRow(buf: Buffer, start: number, shape: RelationShape, w: ByteWriter, lsn: number, xid: number, tail: Buffer): Buffer {
+export function encodeRow(buf: Buffer, start: number, shape: RelationShape, w: ByteWriter, lsn: number, tail: Buffer): Buffer {
   const type = buf[start];
   let pos = start + 5;
   from = w.ensure(64, w.pos);
@@ -251,14 +256,9 @@ export function encodeRow(buf: Buffer, start: number, shape: RelationShape, w: B
   } else {
     throw new PgoutputError(`not a row message: 0x${(type ?? 0).toString(16)}`);
   }
-  const st = shape.sourceTableBytes;
-  from = w.ensure(SOURCE_LSN.length + TXID.length + 17 + 12 + st.length + tail.length, from);
+  from = w.ensure(SOURCE_LSN.length + 17 + tail.length, from);
   w.bytes(SOURCE_LSN, 0, SOURCE_LSN.length);
   w.lsn(lsn);
-  w.bytes(TXID, 0, TXID.length);
-  w.ascii(String(xid));
-  w.buf[w.pos++] = 44;
-  w.bytes(st, 0, st.length);
   w.bytes(tail, 0, tail.length);
   rowKey = key;
   return w.buf.subarray(from, w.pos);

@@ -377,6 +377,10 @@ export class PipelineRuntime {
     // The topic rendered for the last template view (records of one table and transaction share it).
     let lastView: unknown;
     let viewTopic: string | undefined;
+    // The last topic's validator and record list: runs of records go to one topic.
+    let lastTopic: string | undefined;
+    let lastValidate: ValidateFunction | null = null;
+    let lastList: ProducerRecord[] = [];
     for (const r of records) {
       // Pre-encoded values pass through as they are when nothing needs the value object.
       if (direct && r.encoded !== undefined) {
@@ -395,9 +399,14 @@ export class PipelineRuntime {
           ev = { value: r.value, key: r.key ?? null, headers: r.headers ?? {}, timestamp, topic: '' };
           topic = ev.topic = p.topicTemplate(ev);
         }
-        const known = this.validators.get(topic);
-        const validate = known !== undefined || this.validators.has(topic) ? (known ?? null) : await this.validator(topic);
-        if (validate === null) {
+        if (topic !== lastTopic) {
+          const known = this.validators.get(topic);
+          lastValidate = known !== undefined || this.validators.has(topic) ? (known ?? null) : await this.validator(topic);
+          lastTopic = topic;
+          lastList = lastValidate === null ? (byTopic.get(topic) ?? []) : [];
+          if (lastValidate === null && !byTopic.has(topic)) byTopic.set(topic, lastList);
+        }
+        if (lastValidate === null) {
           let key = r.key ?? null;
           if (p.keyTemplate !== null) {
             ev ??= { value: r.value, key, headers: r.headers ?? {}, timestamp, topic };
@@ -407,7 +416,7 @@ export class PipelineRuntime {
           if (key !== null && key !== '') rec.key = key;
           if (r.headers !== undefined && Object.keys(r.headers).length > 0) rec.headers = r.headers;
           bytes += r.encoded.length;
-          push(topic, rec);
+          lastList.push(rec);
           continue;
         }
       }

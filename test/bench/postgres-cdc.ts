@@ -72,7 +72,7 @@ async function sluice(dir: string, url: string, rows: number): Promise<Figure> {
 log: { data_dir: ./data }
 pipelines:
   bench:
-    source: { type: postgres_cdc, url: "${url}", tables: [public.bench], publication: ${PUB}, slot: ${SLOT_SLUICE}, snapshot: never${process.env.CDC_BATCH ? `, max_batch_records: ${process.env.CDC_BATCH}` : ''} }
+    source: { type: postgres_cdc, url: "${url}", tables: [public.bench], publication: ${PUB}, slot: ${SLOT_SLUICE}, snapshot: never }
     topic: "cdc.{{ source.table }}"
 `;
   const config = parsePipelines(text, 'bench.yaml', dir, pipelinesSchema(REGISTRY));
@@ -129,14 +129,14 @@ export async function benchPostgresCdc(args: string[]): Promise<string[]> {
         const endLsn = await prepare(url, rows, txn);
         const base = await recvlogical(pgs, dir, endLsn, rows);
         const cpu0 = process.cpuUsage();
-        if (process.env.CDC_DEBUG) console.error('phase start', process.hrtime.bigint() / 1000n);
+        if (process.env.SLUICE_BENCH_MARK) console.error('phase start', String(process.hrtime.bigint() / 1000n));
         const ours = only ? await sourceOnly(url, rows) : await sluice(dir, url, rows);
         const cpu = process.cpuUsage(cpu0);
-        if (process.env.CDC_DEBUG) console.error('phase end', process.hrtime.bigint() / 1000n);
+        if (process.env.SLUICE_BENCH_MARK) console.error('phase end', String(process.hrtime.bigint() / 1000n));
         const cpuShare = (cpu.user + cpu.system) / 1e6 / ours.seconds;
         const b = rows / base.seconds;
         const o = rows / ours.seconds;
-        lines.push(`round ${i + 1}: ${base.name} ${fmt(b)} changes/s; ${ours.name} ${fmt(o)} changes/s → ${(o / b).toFixed(2)}× (sluice used ${(cpuShare * 100).toFixed(0)}% of a core)`);
+        lines.push(`round ${i + 1}: ${base.name} ${fmt(b)} changes/s; ${ours.name} ${fmt(o)} changes/s → ${(o / b).toFixed(2)}× (sluice: ${(cpuShare * 100).toFixed(0)}% of a core, ${(((cpu.user + cpu.system) / rows)).toFixed(2)} µs CPU per change)`);
       } finally {
         remove();
       }

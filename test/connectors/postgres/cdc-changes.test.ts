@@ -193,4 +193,58 @@ describe('postgres_cdc changes', () => {
       await h.close();
     }
   }, 60_000);
+
+  it('stops reading the replication stream while nobody asks for a batch (bounded memory)', async () => {
+    const url = await db();
+    await sql(url, `CREATE TABLE fc (id int PRIMARY KEY, pad text)`);
+    const h = await openSource({ url, tables: ['fc'], snapshot: 'never', max_batch_records: 100 }, 'flow');
+    try {
+      await sql(url, `INSERT INTO fc VALUES (0, '')`);
+      await h.take(1);
+      // 50,000 changes wait on the server while the pipeline (this test) reads nothing.
+      await sql(url, `INSERT INTO fc SELECT g, repeat('p', 200) FROM generate_series(1, 50000) g`);
+      await new Promise((r) => setTimeout(r, 2000));
+      const copy = (h.source as unknown as { stream: { copy: { readableLength: number } } }).stream.copy;
+      // 4,096 frames buffered, plus the rest of the socket chunk being parsed when the limit hit.
+      expect(copy.readableLength).toBeGreaterThan(0);
+      expect(copy.readableLength).toBeLessThanOrEqual(4096 + 1000);
+      // Reading again drains everything, in order.
+      const rest = await h.take(50000, 60_000);
+      expect(rest.at(-1)!.event.after!.id).toBe(50000);
+    } finally {
+      await h.close();
+    }
+  }, 90_000);
+
+  it('a partitioned table: snapshot and changes of its partitions', async () => {
+    const url = await db();
+    await sql(url, `CREATE TABLE m (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+      CREATE TABLE m_eu PARTITION OF m FOR VALUES IN ('eu'); CREATE TABLE m_us PARTITION OF m FOR VALUES IN ('us');
+      INSERT INTO m VALUES (1, 'eu'), (2, 'us')`);
+    const h = await openSource({ url, tables: ['m'] }, 'parts');
+    try {
+      const snap = await h.take(2);
+      expect(snap.map((e) => [e.event.op, e.event.source.table, e.key]).sort()).toEqual([
+        ['r', 'm_eu', '{"id":1,"region":"eu"}'],
+        ['r', 'm_us', '{"id":2,"region":"us"}'],
+      ]);
+      await sql(url, `INSERT INTO m VALUES (3, 'us')`);
+      const [c] = await h.take(1);
+      expect(c!.event).toMatchObject({ op: 'c', after: { id: 3, region: 'us' }, source: { table: 'm_us' } });
+    } finally {
+      await h.close();
+    }
+    // A publication that publishes through the root: one table name, partitions read with it.
+    await sql(url, `CREATE PUBLICATION p_root FOR TABLE m WITH (publish_via_partition_root = true)`);
+    const root = await openSource({ url, tables: ['m'], publication: 'p_root', slot: 'root_slot' }, 'root');
+    try {
+      const snap = await root.take(3);
+      expect(snap.map((e) => [e.event.source.table, e.event.after!.id]).sort()).toEqual([['m', 1], ['m', 2], ['m', 3]]);
+      await sql(url, `INSERT INTO m VALUES (4, 'eu')`);
+      const [c] = await root.take(1);
+      expect(c!.event).toMatchObject({ op: 'c', source: { table: 'm' } });
+    } finally {
+      await root.close();
+    }
+  }, 60_000);
 });
