@@ -17,6 +17,8 @@ import pg from 'pg';
 import { SinkFencedError, compileTemplate } from '../sdk.js';
 import type { ConnectorContext, PipelineEvent, Sink, SinkBatch, SinkDeclaration, SinkRecord } from '../sdk.js';
 import { PgSinkError, classifyPgError, redactUrl } from './sink-errors.js';
+// The source writes the marker; one definition for both sides.
+import { UNCHANGED_TOAST_FIELD } from './pgoutput-json.js';
 import { copyPlan, jsonRowToCopy } from './sink-copy.js';
 import { copyField, qualified, quoteIdent, valueText, type ColumnType } from './sink-sql.js';
 import { addColumns, columnTypesFor, createTable, loadTable, type TableInfo } from './sink-table.js';
@@ -26,7 +28,7 @@ import { addColumns, columnTypesFor, createTable, loadTable, type TableInfo } fr
  * change (the server does not send it): `{"__sluice_unchanged_toast": true}`. The `apply` mode
  * leaves such a column as it is; it is never written as a value.
  */
-export const UNCHANGED_TOAST_FIELD = '__sluice_unchanged_toast';
+export { UNCHANGED_TOAST_FIELD };
 export const UNCHANGED_TOAST: Readonly<{ __sluice_unchanged_toast: true }> = Object.freeze({ __sluice_unchanged_toast: true });
 
 export function isUnchangedToast(v: unknown): boolean {
