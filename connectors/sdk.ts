@@ -134,7 +134,9 @@ export class SinkFencedError extends Error {
  * where each partition's output ends; it wins over the log's group offsets on start.
  * Errors: an error with `retriable: false` is not retried as a batch: the runtime writes the
  * batch again record by record and dead-letters the records that fail (a data error of one
- * record); any other error is retried with backoff first. `SinkFencedError` fails the task.
+ * record); any other error is retried with backoff first. `SinkFencedError`, and an error with
+ * `retriable: true` that outlasts the retries (the target is down), fail the task, which restarts
+ * with backoff: no record is dead-lettered for them.
  * A batch may hold no records (after a dead letter): a sink that stores offsets stores nextOffset.
  */
 export interface Sink {

@@ -4,6 +4,7 @@
  * and the DDL it runs when `create_table` or `on_new_fields: add_columns` asks for it.
  */
 import type pg from 'pg';
+import { UNCHANGED_TOAST_FIELD } from './pgoutput-json.js';
 import { columnKind, inferType, qualified, quoteIdent, type ColumnType } from './sink-sql.js';
 
 export interface TableInfo {
@@ -54,7 +55,7 @@ export function columnTypesFor(rows: readonly Record<string, unknown>[], explici
 }
 
 function isUnchangedMarker(v: unknown): boolean {
-  return typeof v === 'object' && v !== null && (v as Record<string, unknown>).__sluice_unchanged_toast === true;
+  return typeof v === 'object' && v !== null && (v as Record<string, unknown>)[UNCHANGED_TOAST_FIELD] === true;
 }
 
 export async function createTable(client: pg.Client, schema: string, table: string, types: Map<string, string>, primaryKey: readonly string[]): Promise<void> {

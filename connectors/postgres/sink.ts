@@ -17,91 +17,49 @@ import pg from 'pg';
 import { SinkFencedError, compileTemplate } from '../sdk.js';
 import type { ConnectorContext, PipelineEvent, Sink, SinkBatch, SinkDeclaration, SinkRecord } from '../sdk.js';
 import { PgSinkError, classifyPgError, redactUrl } from './sink-errors.js';
+// The source writes the marker; one definition for both sides.
+import { UNCHANGED_TOAST_FIELD } from './pgoutput-json.js';
 import { copyPlan, jsonRowToCopy } from './sink-copy.js';
 import { copyField, qualified, quoteIdent, valueText, type ColumnType } from './sink-sql.js';
 import { addColumns, columnTypesFor, createTable, loadTable, type TableInfo } from './sink-table.js';
+import { DEFAULTS, postgresSinkSchema, type PostgresSinkConfig } from './sink-config.js';
+import {
+  badRecord,
+  badRecordFor,
+  cdcEvent,
+  groupBySignature,
+  isRow,
+  lastPerKey,
+  signature,
+  type CdcEvent,
+  type Row,
+  type Step,
+} from './sink-rows.js';
+
+export type { OnNewFields, PostgresSinkConfig, PostgresSinkMode } from './sink-config.js';
+
+/** Bytes of COPY data sent at a time: the server loads one chunk while the next is encoded. */
+const COPY_CHUNK = 64 * 1024;
+
+/** A partition's offsets row as this sink last read or wrote it. */
+interface Stored {
+  next: number;
+  fence: number;
+}
 
 /**
  * The value the postgres_cdc source puts in a column of `after` whose TOASTed value did not
  * change (the server does not send it): `{"__sluice_unchanged_toast": true}`. The `apply` mode
  * leaves such a column as it is; it is never written as a value.
  */
-export const UNCHANGED_TOAST_FIELD = '__sluice_unchanged_toast';
+export { UNCHANGED_TOAST_FIELD };
 export const UNCHANGED_TOAST: Readonly<{ __sluice_unchanged_toast: true }> = Object.freeze({ __sluice_unchanged_toast: true });
 
 export function isUnchangedToast(v: unknown): boolean {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && (v as Record<string, unknown>)[UNCHANGED_TOAST_FIELD] === true;
 }
 
-export type PostgresSinkMode = 'append' | 'upsert' | 'apply';
-export type OnNewFields = 'add_columns' | 'ignore' | 'fail';
 
-export interface PostgresSinkConfig {
-  url: string;
-  mode?: PostgresSinkMode;
-  schema?: string;
-  table: string;
-  key_columns?: string[];
-  create_table?: boolean;
-  column_types?: Record<string, string>;
-  on_new_fields?: OnNewFields;
-  offsets_schema?: string;
-  offsets_table?: string;
-  connect_timeout_ms?: number;
-  batch_max_rows?: number;
-  batch_max_bytes?: number;
-}
-
-const DEFAULTS = {
-  mode: 'append' as PostgresSinkMode,
-  schema: 'public',
-  on_new_fields: 'fail' as OnNewFields,
-  offsets_schema: 'public',
-  offsets_table: 'sluice_offsets',
-  connect_timeout_ms: 10_000,
-  batch_max_rows: 10_000,
-  batch_max_bytes: 16 * 1024 * 1024,
-};
-
-/** A SQL type name as written in `column_types`: a config value spliced into DDL, so kept to this shape. */
-const TYPE_PATTERN = '^[A-Za-z_][A-Za-z0-9_ ]*(\\([0-9, ]+\\))?( ?\\[\\])*$';
-
-type Row = Record<string, unknown>;
-
-interface Stored {
-  next: number;
-  fence: number;
-}
-
-/** Bytes of COPY data sent at a time: the server loads one chunk while the next is encoded. */
-const COPY_CHUNK = 64 * 1024;
-
-/** One statement (or COPY + statement) of a batch, run in order inside the batch's transaction. */
-type Step =
-  | { kind: 'insert'; table: TableInfo; columns: string[]; rows: Row[] }
-  | { kind: 'upsert'; table: TableInfo; columns: string[]; rows: Row[]; keys: string[] }
-  | { kind: 'delete'; table: TableInfo; keys: string[]; rows: Row[] }
-  | { kind: 'update'; table: TableInfo; set: Row; where: Row; keys: string[]; insertIfMissing: boolean }
-  | { kind: 'updateMany'; table: TableInfo; columns: string[]; keys: string[]; rows: Row[] }
-  | { kind: 'truncate'; table: TableInfo };
-
-interface CdcEvent {
-  op: 'c' | 'u' | 'd' | 'r' | 't';
-  before: Row | null;
-  after: Row | null;
-}
-
-function isRow(v: unknown): v is Row {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function badRecord(r: SinkRecord, detail: string): PgSinkError {
-  return new PgSinkError('SLUICE_PG_BAD_RECORD', `${r.topic}/${r.partition}@${r.offset}: ${detail}`);
-}
-
-function signature(row: Row): string {
-  return Object.keys(row).join('\u0001');
-}
 
 class PostgresSink implements Sink {
   private client: pg.Client | null = null;
@@ -700,85 +658,11 @@ class PostgresSink implements Sink {
   }
 }
 
-/** Rows grouped by their field list (in first-seen order), so each COPY has one column list. */
-function groupBySignature(rows: Row[]): [string[], Row[]][] {
-  const groups = new Map<string, [string[], Row[]]>();
-  let lastSig = '';
-  let last: [string[], Row[]] | undefined;
-  for (const row of rows) {
-    const sig = signature(row);
-    if (last === undefined || sig !== lastSig) {
-      last = groups.get(sig);
-      if (last === undefined) groups.set(sig, (last = [Object.keys(row), []]));
-      lastSig = sig;
-    }
-    last[1].push(row);
-  }
-  return [...groups.values()];
-}
-
-/** The last row of each key (an INSERT … ON CONFLICT cannot touch one row twice). */
-function lastPerKey(rows: Row[], keys: string[], nullKey: (row: Row) => Error): Row[] {
-  const byKey = new Map<string, Row>();
-  for (const row of rows) {
-    const parts = keys.map((k) => row[k]);
-    if (parts.some((p) => p === null || p === undefined)) throw nullKey(row);
-    const k = keys.length === 1 ? JSON.stringify(parts[0]) : JSON.stringify(parts);
-    // Re-inserted so that the map's order is the order of each key's last write.
-    byKey.delete(k);
-    byKey.set(k, row);
-  }
-  return byKey.size === rows.length ? rows : [...byKey.values()];
-}
-
-function badRecordFor(records: SinkRecord[], rows: Row[], row: Row, keys: string[]): PgSinkError {
-  const r = records[rows.indexOf(row)]!;
-  return badRecord(r, `a key column (${keys.join(', ')}) is missing or null`);
-}
-
-function cdcEvent(r: SinkRecord): CdcEvent {
-  const v = r.value;
-  if (!isRow(v)) throw badRecord(r, 'the value is not a CDC event (a JSON object with op, before, after)');
-  const op = v.op;
-  if (op !== 'c' && op !== 'u' && op !== 'd' && op !== 'r' && op !== 't') throw badRecord(r, `unknown op ${JSON.stringify(op)} (c, u, d, r or t)`);
-  const before = v.before ?? null;
-  const after = v.after ?? null;
-  if (before !== null && !isRow(before)) throw badRecord(r, '"before" is not an object');
-  if (after !== null && !isRow(after)) throw badRecord(r, '"after" is not an object');
-  return { op, before, after };
-}
-
-const IDENT = { type: 'string', minLength: 1, maxLength: 63 };
-
 export const postgresSink: SinkDeclaration<PostgresSinkConfig> = {
   kind: 'sink',
   type: 'postgres',
   summary: 'rows in Postgres tables (append, upsert, or apply CDC events), exactly-once by offsets in the same transaction',
   delivery: 'transactional',
-  schema: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['url', 'table'],
-    properties: {
-      url: { type: 'string', minLength: 1, description: 'postgres://user:password@host:port/database (use ${ENV_VAR} for secrets; never logged)' },
-      mode: { enum: ['append', 'upsert', 'apply'], default: DEFAULTS.mode, description: 'append: COPY rows; upsert: by key_columns; apply: replay CDC events' },
-      schema: { type: 'string', minLength: 1, default: DEFAULTS.schema, description: 'target schema; may be a template like "{{ source.schema }}"' },
-      table: { type: 'string', minLength: 1, description: 'target table; may be a template like "{{ source.table }}", rendered per record' },
-      key_columns: { type: 'array', items: IDENT, minItems: 1, uniqueItems: true, description: 'upsert: the conflict key (a unique index); apply: overrides the primary key; create_table: the primary key' },
-      create_table: { type: 'boolean', default: false, description: 'create a missing table, column types from column_types or inferred from the first records' },
-      column_types: {
-        type: 'object',
-        additionalProperties: { type: 'string', pattern: TYPE_PATTERN },
-        description: 'SQL types for created or added columns, e.g. { amount: "numeric(12,2)", at: timestamptz }',
-      },
-      on_new_fields: { enum: ['add_columns', 'ignore', 'fail'], default: DEFAULTS.on_new_fields, description: 'a field without a column: add the column, leave the field out, or send the record to the DLQ' },
-      offsets_schema: { ...IDENT, default: DEFAULTS.offsets_schema, description: 'schema of the offsets table' },
-      offsets_table: { ...IDENT, default: DEFAULTS.offsets_table, description: 'table holding (pipeline, sink, topic, partition, next_offset, fence); created if missing' },
-      connect_timeout_ms: { type: 'integer', minimum: 1, default: DEFAULTS.connect_timeout_ms },
-      batch_max_rows: { type: 'integer', minimum: 1, default: DEFAULTS.batch_max_rows, description: 'records per transaction at most' },
-      batch_max_bytes: { type: 'integer', minimum: 1, default: DEFAULTS.batch_max_bytes, description: 'record bytes per transaction at most' },
-    },
-    allOf: [{ if: { properties: { mode: { const: 'upsert' } }, required: ['mode'] }, then: { required: ['key_columns'] } }],
-  },
+  schema: postgresSinkSchema,
   create: (config, ctx) => new PostgresSink(config, ctx),
 };

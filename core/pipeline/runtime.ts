@@ -624,7 +624,8 @@ export class PipelineRuntime {
 
   /**
    * Writes a batch with retries (an error with `retriable: false` is not retried); a record that
-   * still fails alone goes to the DLQ. A fenced sink fails the task: its records are not bad.
+   * still fails alone goes to the DLQ. A fenced sink, or one whose error says `retriable: true`
+   * (the target is down), fails the task instead: its records are not bad.
    */
   private async deliver(p: PipelineState, s: SinkStatus, sink: Sink, batch: SinkBatch): Promise<void> {
     const signal = this.stopSinks.signal;
@@ -634,11 +635,14 @@ export class PipelineRuntime {
     };
     const isRetriable = (err: unknown): boolean => (err as { retriable?: unknown } | null)?.retriable !== false;
     const fenced = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'SLUICE_SINK_FENCED';
+    // An error that says it is retriable (the target is down) is no fault of the records: the task
+    // fails and restarts with backoff from the sink's offsets instead of dead-lettering the batch.
+    const outage = (err: unknown): boolean => fenced(err) || (err as { retriable?: unknown } | null)?.retriable === true;
     let delivered = batch.records.length;
     try {
       await retry(() => sink.write(batch), { policy: SINK_RETRY, signal, onRetry, isRetriable });
     } catch (err) {
-      if (signal.aborted || fenced(err)) throw err;
+      if (signal.aborted || outage(err)) throw err;
       // Find the poison: deliver one record at a time, dead-lettering the ones that keep failing.
       const keepsOffsets = s.delivery !== 'at-least-once';
       for (const r of batch.records) {
@@ -646,7 +650,7 @@ export class PipelineRuntime {
         try {
           await retry(() => sink.write(one), { policy: { ...SINK_RETRY, maxAttempts: 2 }, signal, onRetry, isRetriable });
         } catch (recordErr) {
-          if (signal.aborted || fenced(recordErr)) throw recordErr;
+          if (signal.aborted || outage(recordErr)) throw recordErr;
           await this.deadLetter(p, s, r, recordErr);
           delivered--;
           // A sink that stores its offsets moves past the dead letter, so a restart does not send it again.

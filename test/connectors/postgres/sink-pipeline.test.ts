@@ -88,4 +88,46 @@ pipelines:
       await log.close();
     }
   }, 90_000);
+
+  it('a target that refuses connections for a while sends nothing to the DLQ: the sink restarts and delivers every record once', async () => {
+    const url = await cluster.server().createDatabase('outage');
+    await query(url, 'CREATE TABLE events (id bigint, level text, service text, message text, timestamp text)');
+    const dir = await cluster.tempDir('sluice-pgsink-outage-');
+    const yaml = `version: 1
+log: { data_dir: ./data }
+topics:
+  events: { partitions: 1 }
+pipelines:
+  gen:
+    source: { type: generate, count: 3000, seed: 5, batch_size: 100, rate_per_sec: 1000 }
+    topic: events
+    sinks:
+      db: { type: postgres, url: "${url}", table: events, connect_timeout_ms: 1000 }
+`;
+    // After a second, for 6 s (longer than the runtime's write retries), the database refuses
+    // connections and its sessions are terminated: retriable errors, no fault of the records.
+    const admin = cluster.server().url();
+    const started = Date.now();
+    let phase: 'before' | 'down' | 'up' = 'before';
+    const messages = await runUntil(dir, yaml, async () => {
+      const t = Date.now() - started;
+      if (phase === 'before' && t > 1000) {
+        phase = 'down';
+        await query(admin, 'ALTER DATABASE outage ALLOW_CONNECTIONS false');
+        await query(admin, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'outage'`);
+      }
+      if (phase === 'down') {
+        if (t < 7000) return false;
+        phase = 'up';
+        await query(admin, 'ALTER DATABASE outage ALLOW_CONNECTIONS true');
+      }
+      if (phase !== 'up') return false;
+      const [r] = await query<{ n: string }>(url, 'SELECT count(*) AS n FROM events');
+      return Number(r!.n) >= 3000;
+    });
+    expect(messages.some((m) => /sink "db" failed: .*restarting/.test(m)), messages.slice(0, 8).join('\n')).toBe(true);
+    expect(messages.some((m) => m.includes('went to events.dlq'))).toBe(false);
+    const [c] = await query<{ n: string; d: string }>(url, 'SELECT count(*) AS n, count(DISTINCT id) AS d FROM events');
+    expect(c).toEqual({ n: '3000', d: '3000' });
+  }, 90_000);
 });
