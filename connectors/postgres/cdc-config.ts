@@ -35,7 +35,13 @@ export const cdcConfigSchema = {
       default: 'initial',
       description: 'initial: existing rows (op r) then changes; never: changes only; initial_only: existing rows, then the source ends',
     },
-    max_batch_records: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 10_000, description: 'whole transactions are gathered into one batch up to this many changes' },
+    max_batch_records: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 2_000,
+      description: 'whole transactions are gathered into one batch (one log commit) until it holds at least this many changes',
+    },
     max_transaction_records: {
       type: 'integer',
       minimum: 1,
@@ -111,7 +117,7 @@ export function resolveCdcConfig(config: CdcConfig, pipeline: string): ResolvedC
     publication: config.publication ?? derivedName(pipeline),
     slot: config.slot ?? derivedName(pipeline),
     snapshot: config.snapshot ?? 'initial',
-    maxBatchRecords: config.max_batch_records ?? 10_000,
+    maxBatchRecords: config.max_batch_records ?? 2_000,
     maxTransactionRecords: config.max_transaction_records ?? 100_000,
     statusIntervalMs: config.status_interval_ms ?? 10_000,
     snapshotFetchRows: config.snapshot_fetch_rows ?? 10_000,
