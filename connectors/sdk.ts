@@ -17,6 +17,13 @@ export interface SourceRecord {
   headers?: Record<string, string>;
   /** ms since the epoch; defaults to the time of the append. */
   timestamp?: number;
+  /**
+   * Set when the source could not make a proper record of its input (e.g. a line that does not
+   * parse) and its config sends such input to the dead-letter queue. The runtime then appends
+   * `{ error, topic, original: value }` to `<topic>.dlq` (header `sluice-error: source`) in the
+   * same atomic append as the rest of the batch, instead of passing the record on.
+   */
+  deadLetter?: { error: string };
 }
 
 export interface SourceBatch {

@@ -16,7 +16,7 @@ export interface FileSourceStats {
   truncated_lines: number;
   /** Lines with invalid UTF-8, replaced by U+FFFD. */
   invalid_utf8_lines: number;
-  /** json/logfmt lines that did not parse (kept raw with parse_error). */
+  /** json/logfmt lines that did not parse (kept raw with parse_error, or sent to the DLQ). */
   parse_errors: number;
   /** Partial last lines emitted without their newline (timeout, rotation, truncation). */
   partial_lines_flushed: number;
@@ -71,6 +71,7 @@ export class Batch {
 
 export interface EmitterOptions {
   format: FileFormat;
+  onParseError: 'keep' | 'dlq';
   maxLineBytes: number;
   host: string;
 }
@@ -156,9 +157,17 @@ export class Emitter {
 
   private emit(t: Tail, batch: Batch, text: string, bytes: number): void {
     if (text.length === 0) return;
-    const { value, parseError } = formatLine(this.o.format, text, t.path, this.o.host, batch.iso);
-    if (parseError) this.stats.parse_errors++;
+    const { value, parseError, error } = formatLine(this.o.format, text, t.path, this.o.host, batch.iso);
     this.stats.events++;
+    if (parseError) {
+      this.stats.parse_errors++;
+      if (this.o.onParseError === 'dlq') {
+        delete value.parse_error;
+        batch.records.push({ value, timestamp: batch.now, deadLetter: { error: error ?? 'does not parse' } });
+        batch.bytes += bytes;
+        return;
+      }
+    }
     batch.records.push({ value, timestamp: batch.now });
     batch.bytes += bytes;
   }

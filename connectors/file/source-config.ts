@@ -15,7 +15,7 @@ export interface FileSourceConfig {
   start_at?: 'beginning' | 'end';
   ignore_older_ms?: number;
   format?: FileFormat;
-  on_parse_error?: 'keep';
+  on_parse_error?: 'keep' | 'dlq';
   fingerprint_bytes?: number;
   max_line_bytes?: number;
   multiline?: { start_pattern?: string; continuation_pattern?: string; timeout_ms?: number };
@@ -78,9 +78,9 @@ export const fileSourceSchema = {
       description: 'text: the line in `message`; json: one JSON object a line; logfmt: key=value pairs',
     },
     on_parse_error: {
-      enum: ['keep'],
+      enum: ['keep', 'dlq'],
       default: 'keep',
-      description: 'keep: a line that does not parse becomes { message: <line>, parse_error: <why> } (a DLQ option needs a per-record DLQ hook for sources, which the runtime does not have yet)',
+      description: 'json/logfmt lines that do not parse. keep: the event is { timestamp, host, file, message: <line>, parse_error: <why> }; dlq: { error, topic, original: { timestamp, host, file, message } } goes to <topic>.dlq instead, in the same commit',
     },
     fingerprint_bytes: {
       type: 'integer',
@@ -166,6 +166,7 @@ export interface ResolvedConfig {
   startAt: 'beginning' | 'end';
   ignoreOlderMs: number | null;
   format: FileFormat;
+  onParseError: 'keep' | 'dlq';
   fingerprintBytes: number;
   maxLineBytes: number;
   multiline: MultilineRule | null;
@@ -207,6 +208,7 @@ export function resolveConfig(c: FileSourceConfig, baseDir: string): ResolvedCon
     startAt: c.start_at ?? 'beginning',
     ignoreOlderMs: c.ignore_older_ms ?? null,
     format: c.format ?? 'text',
+    onParseError: c.on_parse_error ?? 'keep',
     fingerprintBytes: c.fingerprint_bytes ?? DEFAULTS.fingerprint_bytes,
     maxLineBytes: c.max_line_bytes ?? DEFAULTS.max_line_bytes,
     multiline,

@@ -57,7 +57,7 @@ export class FileSource implements Source {
     const multiline = this.cfg.multiline;
     this.table = new StreamTable(this.cfg.maxOpenFiles, () => (multiline === null ? null : new MultilineAggregator(multiline, this.cfg.maxLineBytes)));
     this.discovery = new Discovery(this.table, this.cfg, this.stats, (level, message, key) => this.say(level, message, key));
-    this.emitter = new Emitter({ format: this.cfg.format, maxLineBytes: this.cfg.maxLineBytes, host: hostname() }, this.stats);
+    this.emitter = new Emitter({ format: this.cfg.format, onParseError: this.cfg.onParseError, maxLineBytes: this.cfg.maxLineBytes, host: hostname() }, this.stats);
   }
 
   /** Files being tailed (including rotated ones still being read). */

@@ -74,7 +74,7 @@ export class Metrics {
     });
     this.invalidTotal = new Counter({
       name: 'sluice_invalid_records_total',
-      help: "Records that failed their topic's schema, by what was done with them (dlq, reject, drop).",
+      help: "Records that failed their topic's schema (or that their source dead-lettered), by what was done with them (dlq, reject, drop).",
       labelNames: ['pipeline', 'topic', 'action'],
       registers,
     });

@@ -359,6 +359,16 @@ export class PipelineRuntime {
         topic: '',
       };
       event.topic = p.topicTemplate(event);
+      if (r.deadLetter !== undefined) {
+        // The source's own verdict (e.g. a line that did not parse): straight to the DLQ.
+        this.deps.metrics?.invalid(p.spec.name, event.topic, 'dlq', 1);
+        push(event.topic + DLQ_SUFFIX, {
+          value: JSON.stringify({ error: r.deadLetter.error, topic: event.topic, original: event.value }),
+          timestamp: event.timestamp,
+          headers: { ...event.headers, 'sluice-error': 'source' },
+        });
+        continue;
+      }
       for (const out of p.transform(event)) {
         const topic = out.topic;
         // Compiled once per topic: no await (a microtask) per record once it is known.
