@@ -59,6 +59,27 @@ export interface Source {
   read(): Promise<SourceBatch | null>;
   ack?(position: unknown): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The source's own metrics, read by the runtime about once a second while it runs (and once
+   * more before close) and exported as `sluice_source_<type>_<name>{pipeline, ...labels}`.
+   * Synchronous and cheap: it reports counts the source keeps anyway.
+   */
+  metrics?(): SourceMetric[];
+}
+
+/** One sample of a source's metric. */
+export interface SourceMetric {
+  /** snake_case, e.g. `errors_total` (counters end in `_total`). */
+  name: string;
+  help: string;
+  /**
+   * counter: the total since this Source object was created (the runtime adds the increase to
+   * the exported counter, so it stays monotonic when the source is restarted); gauge: the value now.
+   */
+  kind: 'counter' | 'gauge';
+  /** Label values besides `pipeline`; the same label names every time for a given name. */
+  labels?: Record<string, string>;
+  value: number;
 }
 
 /** How a sink makes its writes exactly-once (or says it cannot). */
@@ -112,6 +133,14 @@ export interface Sink {
   close(): Promise<void>;
 }
 
+/** A problem in a connector's config that its JSON Schema cannot see (a bad regex, a bad glob). */
+export interface ConfigProblem {
+  /** Dotted key path inside the connector's config, e.g. `multiline.start_pattern` or `include.0`. */
+  path: string;
+  message: string;
+  hint?: string;
+}
+
 export interface SourceDeclaration<C = Record<string, unknown>> {
   kind: 'source';
   type: string;
@@ -120,6 +149,11 @@ export interface SourceDeclaration<C = Record<string, unknown>> {
   schema: JSONSchemaType<C> | Record<string, unknown>;
   /** Whether re-reading from a committed position gives exactly the same records. */
   replayable: boolean;
+  /**
+   * Checks beyond the schema, run by `sluice validate` and `sluice run` on a config the schema
+   * accepted; each problem is reported at its key's file:line:column.
+   */
+  validate?(config: C, ctx: { baseDir: string }): ConfigProblem[];
   create(config: C, ctx: ConnectorContext): Source;
 }
 

@@ -32,6 +32,14 @@ export interface FileSourceStats {
   unreadable_files: number;
   /** Files that vanished (deleted or rotated out of reach while closed) possibly with unread bytes. */
   files_lost: number;
+  /** Files that could not be opened for another reason than permissions (logged once per file and change). */
+  open_errors: number;
+  /** Reads that failed (I/O errors): the file is closed and tried again when it changes. */
+  read_errors: number;
+  /** Directories under the globs that could not be listed (logged once per directory and error). */
+  list_errors: number;
+  /** Bytes read from files. */
+  bytes_read: number;
 }
 
 export function emptyStats(): FileSourceStats {
@@ -47,6 +55,10 @@ export function emptyStats(): FileSourceStats {
     rotated_files_drained: 0,
     unreadable_files: 0,
     files_lost: 0,
+    open_errors: 0,
+    read_errors: 0,
+    list_errors: 0,
+    bytes_read: 0,
   };
 }
 

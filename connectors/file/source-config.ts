@@ -7,6 +7,7 @@ import { COMPRESSED, compileGlob, PathFilter, type CompiledGlob } from './glob.j
 import { FileConfigError } from './errors.js';
 import type { FileFormat } from './format.js';
 import type { MultilineRule } from './multiline.js';
+import type { ConfigProblem } from '../sdk.js';
 
 export interface FileSourceConfig {
   include: string[];
@@ -186,6 +187,35 @@ function regex(source: string, key: string): RegExp {
   } catch (err) {
     throw new FileConfigError(`multiline.${key} is not a valid regular expression: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * What the schema cannot check: globs that do not compile (an unclosed `{`, a bad character
+ * range) and multiline patterns that are not regular expressions; each at its key path.
+ */
+export function validateConfig(c: FileSourceConfig, baseDir: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const globs = (key: 'include' | 'exclude'): void => {
+    for (const [i, g] of (c[key] ?? []).entries()) {
+      try {
+        compileGlob(g, baseDir);
+      } catch (err) {
+        problems.push({ path: `${key}.${i}`, message: `not a valid glob: ${(err as Error).message}` });
+      }
+    }
+  };
+  globs('include');
+  globs('exclude');
+  for (const key of ['start_pattern', 'continuation_pattern'] as const) {
+    const source = c.multiline?.[key];
+    if (source === undefined) continue;
+    try {
+      new RegExp(source);
+    } catch (err) {
+      problems.push({ path: `multiline.${key}`, message: `not a valid regular expression: ${(err as Error).message}`, hint: 'JavaScript syntax; escape a literal ( [ { . * + ? with a backslash' });
+    }
+  }
+  return problems;
 }
 
 export function resolveConfig(c: FileSourceConfig, baseDir: string): ResolvedConfig {

@@ -299,6 +299,7 @@ export class PipelineRuntime {
     };
     const position = await log.getCheckpoint(id);
     const source: Source = this.sourceDecl(spec.type).create(spec.config as never, ctx);
+    const stopMetrics = this.reportSourceMetrics(p, source);
     await source.open(position);
     p.source!.position = position;
     const inFlight: Promise<void>[] = [];
@@ -334,10 +335,47 @@ export class PipelineRuntime {
       await Promise.all(inFlight);
     } finally {
       await Promise.allSettled(inFlight);
-      await source.close();
+      await source.close().finally(stopMetrics);
     }
     // Stopped by a lost or handed-over lease is not an error of the source: the caller waits again.
     return ended;
+  }
+
+  /**
+   * Exports the source's own metrics (Source.metrics) about once a second while it runs; the
+   * returned function reports a last time and stops. Counters are reported as increases since the
+   * last look, so a restarted source (counting from 0 again) keeps the exported series monotonic.
+   */
+  private reportSourceMetrics(p: PipelineState, source: Source): () => void {
+    const metrics = this.deps.metrics;
+    if (metrics === undefined || source.metrics === undefined) return () => undefined;
+    const seen = new Map<string, number>();
+    const type = p.spec.source!.type;
+    let warned = false;
+    const report = (): void => {
+      try {
+        for (const m of source.metrics!()) {
+          if (m.kind === 'gauge') {
+            metrics.sourceMetric(type, p.spec.name, m, m.value);
+            continue;
+          }
+          const k = `${m.name}${JSON.stringify(m.labels ?? {})}`;
+          const last = seen.get(k);
+          seen.set(k, m.value);
+          // The first look exports the series even at 0, so that it exists before it grows.
+          if (last === undefined || m.value > last) metrics.sourceMetric(type, p.spec.name, m, Math.max(0, m.value - (last ?? 0)));
+        }
+      } catch (err) {
+        if (!warned) this.deps.logger.warn(`pipeline "${p.spec.name}": source metrics not exported: ${(err as Error).message}`);
+        warned = true;
+      }
+    };
+    const timer = setInterval(report, 1000);
+    timer.unref();
+    return () => {
+      clearInterval(timer);
+      report();
+    };
   }
 
   /** Source records → events → transforms → validated, keyed, encoded entries per topic. */
