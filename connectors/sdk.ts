@@ -24,6 +24,14 @@ export interface SourceRecord {
    * same atomic append as the rest of the batch, instead of passing the record on.
    */
   deadLetter?: { error: string };
+  /**
+   * The value already encoded as JSON text (UTF-8), when the source makes it more cheaply than
+   * `JSON.stringify(value)` would (e.g. straight from the bytes it read). It must be exactly the
+   * JSON of `value`. When nothing in the pipeline needs the value as an object (no transforms, a
+   * literal topic, no key template, no topic schema), the runtime stores these bytes as they are,
+   * and `value` is never read — so a source may make `value` a lazy getter.
+   */
+  json?: Uint8Array;
 }
 
 export interface SourceBatch {

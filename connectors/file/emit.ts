@@ -7,6 +7,7 @@ import type { SourceRecord } from '../sdk.js';
 import { frameLines, partialLineEnd } from './framing.js';
 import { formatLine, type FileFormat } from './format.js';
 import type { Tail } from './tail.js';
+import { EncodedTextRecord, TextJsonEncoder } from './text-json.js';
 
 /** Counters of the source's problems and events (docs/connectors/file-source.md, "Counters"). */
 export interface FileSourceStats {
@@ -67,6 +68,8 @@ export class Batch {
   bytes = 0;
   /** Ingest time of every event in the batch. */
   readonly iso: string;
+  /** For `format: text`: events encoded as JSON straight from the bytes (made on first use). */
+  private encoder: TextJsonEncoder | null = null;
 
   constructor(
     private readonly maxLines: number,
@@ -74,6 +77,13 @@ export class Batch {
     readonly now: number,
   ) {
     this.iso = new Date(now).toISOString();
+  }
+
+  /** A `format: text` event of a valid UTF-8 line, encoded from its bytes. */
+  pushText(host: string, file: string, buf: Buffer, start: number, end: number): void {
+    this.encoder ??= new TextJsonEncoder(host, this.iso);
+    this.records.push(new EncodedTextRecord(this.encoder.encode(file, buf, start, end), this.now));
+    this.bytes += end - start;
   }
 
   get full(): boolean {
@@ -151,7 +161,8 @@ export class Emitter {
   }
 
   private line(t: Tail, batch: Batch, buf: Buffer, s: number, e: number, end: number, truncated: boolean, skipAfter: boolean, valid: boolean): void {
-    if (!valid && !isUtf8(buf.subarray(s, e))) this.stats.invalid_utf8_lines++;
+    const utf8 = valid || isUtf8(buf.subarray(s, e));
+    if (!utf8) this.stats.invalid_utf8_lines++;
     if (t.agg !== null) {
       const ev = t.agg.push(buf.toString('utf8', s, e), e - s, truncated, end, skipAfter, batch.now);
       if (ev !== null) {
@@ -164,6 +175,11 @@ export class Emitter {
     }
     if (truncated) this.stats.truncated_lines++;
     if (e === s) return; // empty lines carry nothing
+    if (this.o.format === 'text' && utf8) {
+      this.stats.events++;
+      batch.pushText(this.o.host, t.path, buf, s, e);
+      return;
+    }
     this.emit(t, batch, buf.toString('utf8', s, e), e - s);
   }
 

@@ -308,6 +308,7 @@ export class PipelineRuntime {
     // checkpoint commits past the gap; the restart resumes at the last stored batch.
     let failure: unknown = null;
     const chain = `${id}#${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    const direct = await this.directTopic(p);
     let ended = false;
     try {
       while (!signal.aborted) {
@@ -317,7 +318,7 @@ export class PipelineRuntime {
           break;
         }
         if (failure !== null) throw failure;
-        const entries = await this.prepare(p, batch.records);
+        const entries = (direct !== null ? this.prepareDirect(p, direct, batch.records) : null) ?? (await this.prepare(p, batch.records));
         const appended = log.appendAll(entries, { checkpoint: { source: id, position: batch.position }, acks: this.config.log.acks, chain });
         const n = batch.records.length;
         // Acks go to the source in order, each after its batch is durable.
@@ -376,6 +377,36 @@ export class PipelineRuntime {
       clearInterval(timer);
       report();
     };
+  }
+
+  /**
+   * The topic when nothing in the pipeline needs a record's value as an object — no transforms, a
+   * literal topic, no key template, no topic schema — so records go to the log as they are
+   * (prepareDirect); null otherwise.
+   */
+  private async directTopic(p: PipelineState): Promise<string | null> {
+    const { spec } = p;
+    if (spec.transforms.length > 0 || spec.topic.includes('{{') || p.keyTemplate !== null) return null;
+    return (await this.validator(spec.topic)) === null ? spec.topic : null;
+  }
+
+  /** prepare() for a direct pipeline: no event object per record; a source's own JSON is used as is. */
+  private prepareDirect(p: PipelineState, topic: string, records: readonly SourceRecord[]): AppendEntry[] | null {
+    const out: ProducerRecord[] = new Array<ProducerRecord>(records.length);
+    const now = Date.now();
+    let bytes = 0;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      if (r.deadLetter !== undefined) return null;
+      const value = r.json ?? JSON.stringify(r.value) ?? 'null';
+      bytes += typeof value === 'string' ? value.length : value.byteLength;
+      const rec: ProducerRecord = { value, timestamp: r.timestamp ?? now };
+      if (r.key != null && r.key !== '') rec.key = r.key;
+      if (r.headers !== undefined && Object.keys(r.headers).length > 0) rec.headers = r.headers;
+      out[i] = rec;
+    }
+    this.deps.metrics?.recordsIn(p.spec.name, records.length, bytes);
+    return [{ topic, records: out }];
   }
 
   /** Source records → events → transforms → validated, keyed, encoded entries per topic. */
