@@ -13,7 +13,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ValidateFunction } from 'ajv';
 import { recordAjv } from '../schema/record-ajv.js';
-import type { Log, AppendEntry, ProducerRecord, LogRecord } from '../log/types.js';
+import type { Log, AppendEntry, ProducerRecord, LogRecord, ReadResult } from '../log/types.js';
 import { OffsetOutOfRangeError, UnknownTopicError } from '../log/errors.js';
 import type {
   ConnectorContext,
@@ -94,6 +94,8 @@ export function templatePattern(template: string): RegExp {
 }
 
 const DLQ_SUFFIX = '.dlq';
+/** Bytes a sink reads from a partition at once. */
+const SINK_READ_BYTES = 4 * 1024 * 1024;
 /** A task that failed after running this long restarts after the shortest backoff again. */
 const HEALTHY_MS = 60_000;
 
@@ -577,15 +579,17 @@ export class PipelineRuntime {
       committed = offset;
       lastGroupCommit = Date.now();
     };
+    const readAt = (from: number): Promise<ReadResult> =>
+      log.read(topic, partition, from, { maxBytes: SINK_READ_BYTES, maxWaitMs: this.draining ? 0 : 500, signal: wakeRead });
+    /** The read of the records after the batch being written, started before its write (read-ahead). */
+    let ahead: { from: number; read: Promise<ReadResult> } | null = null;
     try {
       while (!stop.aborted) {
-        let res;
+        let res: ReadResult;
         try {
-          res = await log.read(topic, partition, offset, {
-            maxBytes: 1024 * 1024,
-            maxWaitMs: this.draining ? 0 : 500,
-            signal: wakeRead,
-          });
+          const pending: Promise<ReadResult> | null = ahead !== null && ahead.from === offset ? ahead.read : null;
+          ahead = null;
+          res = await (pending ?? readAt(offset));
         } catch (err) {
           if (err instanceof OffsetOutOfRangeError && offset < err.startOffset) {
             // Retention removed what this sink had not read yet: like Kafka's auto.offset.reset=earliest.
@@ -614,6 +618,11 @@ export class PipelineRuntime {
           fence: lease.fence,
         };
         const t0 = performance.now();
+        // While this batch is written, the next one is read.
+        if (!this.draining) {
+          ahead = { from: res.nextOffset, read: readAt(res.nextOffset) };
+          ahead.read.catch(() => undefined);
+        }
         const run = writeLock.tail.then(() => this.deliver(p, s, sink, batch));
         writeLock.tail = run.catch(() => undefined);
         await run;
