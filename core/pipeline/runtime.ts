@@ -323,11 +323,13 @@ export class PipelineRuntime {
         const entries = (direct !== null ? this.prepareDirect(p, direct, batch.records) : null) ?? (await this.prepare(p, batch.records));
         const appended = log.appendAll(entries, { checkpoint: { source: id, position: batch.position }, acks: this.config.log.acks, chain });
         const n = batch.records.length;
+        // Only the position waits for the append: the records can go (young) while it is in flight.
+        const position = batch.position;
         // Acks go to the source in order, each after its batch is durable.
         acked = Promise.all([acked, appended]).then(async () => {
-          p.source!.position = batch.position;
+          p.source!.position = position;
           p.source!.recordsIn += n;
-          await source.ack?.(batch.position);
+          await source.ack?.(position);
         });
         // Awaited below; meanwhile a failure stops this loop before it issues another append.
         appended.catch((err: unknown) => (failure ??= err));
