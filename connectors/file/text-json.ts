@@ -50,7 +50,9 @@ export class TextJsonEncoder {
     // Worst case: every byte escaped as \u00XX.
     const worst = prefix.length + 6 * (end - start) + 2;
     if (this.chunk.length - this.pos < worst) {
-      this.chunk = new Uint8Array(Math.max(CHUNK, worst));
+      // Not zero-filled: every byte of a view is written before it is handed out.
+      const fresh = Buffer.allocUnsafeSlow(Math.max(CHUNK, worst));
+      this.chunk = new Uint8Array(fresh.buffer, fresh.byteOffset, fresh.length);
       this.pos = 0;
     }
     const out = this.chunk;
