@@ -27,13 +27,18 @@ pipelines:
     const config = parsePipelines(yaml, 'pipelines.yaml', dir, pipelinesSchema({ sources: builtinSources, sinks: builtinSinks }), {});
     const metrics = new Metrics();
     const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-    const run = async (): Promise<string> => {
+    const run = async (events: number): Promise<string> => {
       const log = await openLocalLog({ dir: config.log.dataDir, retentionSchedule: false });
       const runtime = new PipelineRuntime(config, { log, sources: builtinSources, sinks: builtinSinks, logger: quiet, metrics });
       try {
         await runtime.start();
-        await sleep(1300);
-        const during = await metrics.registry.metrics();
+        // Exported about once a second: wait for this run's lines to show.
+        const want = new RegExp(`^sluice_source_file_events_total\\{pipeline="tail"\\} ${events}$`, 'm');
+        let during = '';
+        for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(100)) {
+          during = await metrics.registry.metrics();
+          if (want.test(during) && /^sluice_source_file_files_open\{pipeline="tail"\} 2$/m.test(during)) break;
+        }
         await runtime.stop(1000);
         return during;
       } finally {
@@ -41,7 +46,7 @@ pipelines:
         await log.close();
       }
     };
-    const during = await run();
+    const during = await run(4);
     expect(during).toMatch(/^sluice_source_file_events_total\{pipeline="tail"\} 4$/m);
     expect(during).toMatch(/^sluice_source_file_bytes_read_total\{pipeline="tail"\} 55$/m);
     expect(during).toMatch(/^sluice_source_file_lines_truncated_total\{pipeline="tail"\} 1$/m);
@@ -55,7 +60,7 @@ pipelines:
     // A second run starts from the committed position: the new source counts from 0 again, the
     // exported counter goes on from where it was.
     await writeFile(join(dir, 'b.log'), 'three\nfour\n');
-    const again = await run();
+    const again = await run(5);
     expect(again).toMatch(/^sluice_source_file_events_total\{pipeline="tail"\} 5$/m);
   });
 });
