@@ -8,6 +8,7 @@ import type { JSONSchemaType } from 'ajv';
 export { writeFileAtomic, isErrno } from '../core/log/local/fs-util.js';
 export { parseLogfmt } from '../core/pipeline/transforms/logfmt.js';
 export type { PipelineEvent } from '../core/pipeline/transforms/types.js';
+export { compileTemplate } from '../core/pipeline/template.js';
 import type { PipelineEvent } from '../core/pipeline/transforms/types.js';
 
 /** A record as a source emits it and a sink receives it: the value is JSON. */
@@ -25,13 +26,19 @@ export interface SourceRecord {
    */
   deadLetter?: { error: string };
   /**
-   * The value already encoded as JSON text (UTF-8), when the source makes it more cheaply than
-   * `JSON.stringify(value)` would (e.g. straight from the bytes it read). It must be exactly the
-   * JSON of `value`. When nothing in the pipeline needs the value as an object (no transforms, a
-   * literal topic, no key template, no topic schema), the runtime stores these bytes as they are,
-   * and `value` is never read — so a source may make `value` a lazy getter.
+   * The value's JSON text, when the source builds it directly (a hot path that never makes the
+   * value object, e.g. postgres_cdc, or the file source's text lines): the runtime stores it as it
+   * is when the pipeline has no transforms and the topic no record schema; otherwise it reads
+   * `value`, which may then be a getter that parses `encoded` on demand.
    */
-  json?: Uint8Array;
+  encoded?: string | Uint8Array;
+  /**
+   * With `encoded`: a small object whose scalars equal the value's at the same paths (e.g.
+   * postgres_cdc's `{ source: { schema, table, ... } }`), shared by many records. When every
+   * field the topic template reads is a scalar here, the topic is rendered from it, once per
+   * distinct view object, and the value is never materialized.
+   */
+  templateView?: Record<string, unknown>;
 }
 
 export interface SourceBatch {
@@ -46,6 +53,8 @@ export interface SourceBatch {
 export interface ConnectorContext {
   /** The pipeline's name. */
   pipeline: string;
+  /** The sink's name within the pipeline (set for sinks only). */
+  sink?: string;
   /** The directory relative paths in the config are resolved against. */
   baseDir: string;
   /** Ends reads and waits when the runtime shuts down. */
@@ -129,10 +138,32 @@ export interface SinkBatch {
 }
 
 /**
+ * A transactional sink refuses a batch whose `fence` is smaller than the one it stored: another
+ * worker holds the partition now. Not retriable; the runtime never dead-letters records for it.
+ */
+export class SinkFencedError extends Error {
+  readonly code = 'SLUICE_SINK_FENCED';
+  readonly retriable = false;
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly fence: number,
+    readonly storedFence: number,
+  ) {
+    super(`${topic}/${partition}: fence ${fence} is older than the stored fence ${storedFence}; another worker holds the partition`);
+    this.name = new.target.name;
+  }
+}
+
+/**
  * A sink. Lifecycle: open() once; then write() called with batches of one partition at a time,
  * in offset order per partition, never concurrently; close() last.
  * For 'transactional' and 'idempotent' sinks, `committedOffset` returns the sink's own record of
  * where each partition's output ends; it wins over the log's group offsets on start.
+ * Errors: an error with `retriable: false` is not retried as a batch: the runtime writes the
+ * batch again record by record and dead-letters the records that fail (a data error of one
+ * record); any other error is retried with backoff first. `SinkFencedError` fails the task.
+ * A batch may hold no records (after a dead letter): a sink that stores offsets stores nextOffset.
  */
 export interface Sink {
   open(): Promise<void>;
@@ -163,6 +194,12 @@ export interface SourceDeclaration<C = Record<string, unknown>> {
    */
   validate?(config: C, ctx: { baseDir: string }): ConfigProblem[];
   create(config: C, ctx: ConnectorContext): Source;
+  /**
+   * Removes what the source keeps outside Sluice for the pipeline (e.g. a replication slot and a
+   * publication), for `sluice pipelines drop`; resolves to one line per thing removed. Called
+   * while the pipeline does not run.
+   */
+  drop?(config: C, ctx: ConnectorContext): Promise<string[]>;
 }
 
 /**

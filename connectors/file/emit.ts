@@ -82,7 +82,8 @@ export class Batch {
   /** A `format: text` event of a valid UTF-8 line, encoded from its bytes. */
   pushText(host: string, file: string, buf: Buffer, start: number, end: number): void {
     this.encoder ??= new TextJsonEncoder(host, this.iso);
-    this.records.push(new EncodedTextRecord(this.encoder.encode(file, buf, start, end), this.now));
+    const encoded = this.encoder.encode(file, buf, start, end);
+    this.records.push(new EncodedTextRecord(encoded, this.now, this.encoder.view));
     this.bytes += end - start;
   }
 

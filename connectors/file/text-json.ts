@@ -16,12 +16,14 @@ const CHUNK = 1024 * 1024;
 /** A text event whose JSON is already made; `value` is parsed from it only if someone asks. */
 export class EncodedTextRecord implements SourceRecord {
   constructor(
-    readonly json: Uint8Array,
+    readonly encoded: Uint8Array,
     readonly timestamp: number,
+    /** `{ timestamp, host, file }`, shared by the batch's lines of one file (topic templates). */
+    readonly templateView: Record<string, unknown>,
   ) {}
 
   get value(): unknown {
-    return JSON.parse(Buffer.from(this.json.buffer, this.json.byteOffset, this.json.byteLength).toString('utf8'));
+    return JSON.parse(Buffer.from(this.encoded.buffer, this.encoded.byteOffset, this.encoded.byteLength).toString('utf8'));
   }
 }
 
@@ -34,6 +36,8 @@ export class TextJsonEncoder {
   private pos = 0;
   private prefixPath = '';
   private prefix = new Uint8Array(0);
+  /** The fields every event of the current file shares, for topic templates. */
+  view: Record<string, unknown> = {};
 
   constructor(
     private readonly host: string,
@@ -44,6 +48,7 @@ export class TextJsonEncoder {
   encode(file: string, buf: Uint8Array, start: number, end: number): Uint8Array {
     if (file !== this.prefixPath || this.prefix.length === 0) {
       this.prefixPath = file;
+      this.view = { timestamp: this.iso, host: this.host, file };
       this.prefix = new TextEncoder().encode(`{"timestamp":${JSON.stringify(this.iso)},"host":${JSON.stringify(this.host)},"file":${JSON.stringify(file)},"message":"`);
     }
     const prefix = this.prefix;

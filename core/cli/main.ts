@@ -19,6 +19,7 @@ import { registerProduceCommand } from './produce.js';
 import { registerTopicCommands } from './topics.js';
 import { registerRunCommands, registerSchemaCommand } from './run.js';
 import { registerStatusCommand } from './status.js';
+import { registerPipelineCommands } from './pipelines.js';
 
 export function buildProgram(): Command {
   const program = new Command('sluice')
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerRunCommands(program);
   registerSchemaCommand(program);
   registerStatusCommand(program);
+  registerPipelineCommands(program);
   return program;
 }
 

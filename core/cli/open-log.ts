@@ -10,8 +10,9 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import type { Document } from 'yaml';
 
-import { openLocalLog } from '../log/local/index.js';
+import { openLog, type JetStreamBackendConfig } from '../log/open.js';
 import type { Log } from '../log/types.js';
+import { jetStreamConfig } from '../pipeline/config.js';
 import { ConfigError } from './errors.js';
 
 export const DEFAULT_CONFIG_FILE = 'pipelines.yaml';
@@ -24,11 +25,13 @@ export interface LogLocationOptions {
 }
 
 export interface LogLocation {
-  backend: 'local';
-  /** Absolute path of the data directory. */
+  backend: 'local' | 'jetstream';
+  /** Absolute path of the data directory (local backend). */
   dir: string;
   /** Where the choice came from, for `--verbose` and error messages. */
   origin: string;
+  /** The servers and options (jetstream backend). */
+  jetstream?: JetStreamBackendConfig;
 }
 
 /** Adds `-c, --config FILE` and `--data-dir DIR` (mutually exclusive) to a command that opens the log. */
@@ -84,9 +87,7 @@ async function fromConfigFile(file: string, cwd: string): Promise<LogLocation> {
   }
   const backend = read(doc, ['log', 'backend']) ?? 'local';
   if (backend === 'jetstream') {
-    throw new ConfigError(
-      `${at(['log', 'backend'])}: log.backend is jetstream, which this version of sluice does not support yet; use backend: local`,
-    );
+    return { backend: 'jetstream', dir: '', origin: shown, jetstream: readJetStream(doc, at, dirname(file)) };
   }
   if (backend !== 'local') {
     throw new ConfigError(`${at(['log', 'backend'])}: unknown log.backend ${JSON.stringify(backend)} (expected local or jetstream)`);
@@ -99,6 +100,41 @@ async function fromConfigFile(file: string, cwd: string): Promise<LogLocation> {
     throw new ConfigError(`${at(['log', 'data_dir'])}: log.data_dir uses \${${name}}, which is not set`);
   });
   return { backend: 'local', dir: resolve(dirname(file), dataDir), origin: shown };
+}
+
+/** `log.jetstream` of a pipelines file, checked enough for the CLI (sluice validate checks it all). */
+function readJetStream(doc: Document, at: (path: string[]) => string, baseDir: string): JetStreamBackendConfig {
+  const raw = read(doc, ['log', 'jetstream']) ?? {};
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(`${at(['log', 'jetstream'])}: log.jetstream must be a mapping (servers, credentials, tls, ...)`);
+  }
+  const expand = (value: unknown, path: string[]): unknown => {
+    if (typeof value === 'string') {
+      return expandEnv(value, (name) => {
+        throw new ConfigError(`${at(path)}: log.${path.slice(1).join('.')} uses \${${name}}, which is not set`);
+      });
+    }
+    if (Array.isArray(value)) return value.map((v, i) => expand(v, [...path, String(i)]));
+    if (value !== null && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expand(v, [...path, k])]));
+    }
+    return value;
+  };
+  const section = expand(raw, ['log', 'jetstream']) as Record<string, unknown>;
+  const servers = section.servers;
+  if (servers !== undefined && typeof servers !== 'string' && !(Array.isArray(servers) && servers.length > 0 && servers.every((x) => typeof x === 'string' && x !== ''))) {
+    throw new ConfigError(`${at(['log', 'jetstream', 'servers'])}: log.jetstream.servers must be a URL or a list of URLs`);
+  }
+  for (const key of ['replicas', 'duplicate_window_ms', 'lease_ttl_ms']) {
+    const v = section[key];
+    if (v !== undefined && !(Number.isInteger(v) && (v as number) > 0)) {
+      throw new ConfigError(`${at(['log', 'jetstream', key])}: log.jetstream.${key} must be a positive integer`);
+    }
+  }
+  if (section.prefix !== undefined && !(typeof section.prefix === 'string' && /^[A-Za-z0-9_-]{1,32}$/.test(section.prefix))) {
+    throw new ConfigError(`${at(['log', 'jetstream', 'prefix'])}: log.jetstream.prefix must be 1..32 of [A-Za-z0-9_-]`);
+  }
+  return jetStreamConfig(section as Parameters<typeof jetStreamConfig>[0], baseDir);
 }
 
 function read(doc: Document, path: string[]): unknown {
@@ -169,9 +205,13 @@ export async function withLog<T>(
 ): Promise<T> {
   const location = await resolveLogLocation(locationOptions);
   if (options.verbose) {
-    process.stderr.write(`sluice: data directory ${location.dir} (${location.origin})\n`);
+    process.stderr.write(
+      location.backend === 'jetstream'
+        ? `sluice: JetStream log at ${location.jetstream!.servers.join(',')}, prefix ${location.jetstream!.prefix} (${location.origin})\n`
+        : `sluice: data directory ${location.dir} (${location.origin})\n`,
+    );
   }
-  if (!options.create && !(await exists(location.dir))) {
+  if (location.backend === 'local' && !options.create && !(await exists(location.dir))) {
     throw new ConfigError(
       `data directory ${location.dir} does not exist (create a topic first, or point at the log with --data-dir or -c)`,
     );
@@ -188,12 +228,17 @@ export async function withLog<T>(
   process.on('SIGTERM', onSignal);
 
   try {
-    const log = await openLocalLog({
-      dir: location.dir,
-      retentionSchedule: false,
+    const log = await openLog(
+      {
+        backend: location.backend,
+        dataDir: location.dir,
+        acks: 'durable',
+        retentionCheck: false,
+        ...(location.jetstream === undefined ? {} : { jetstream: location.jetstream }),
+      },
       // Recovery notices (a damaged tail cut, uncommitted bytes removed) must reach the user.
-      onWarning: (message) => process.stderr.write(`sluice: warning: ${message}\n`),
-    });
+      { onWarning: (message) => process.stderr.write(`sluice: warning: ${message}\n`) },
+    );
     let result: T;
     try {
       result = await fn({ log, signal: controller.signal, interruptedBy: () => received });

@@ -10,7 +10,8 @@ import pino from 'pino';
 type Logger = pino.Logger;
 import pretty from 'pino-pretty';
 import { builtinSinks, builtinSources } from '../../connectors/registry.js';
-import { openLocalLog } from '../log/local/index.js';
+import { openLog } from '../log/open.js';
+import { openCoordinator } from '../pipeline/open-coordinator.js';
 import { PipelineRuntime } from '../pipeline/runtime.js';
 import { loadAndCheck, pipelinesSchema, type Registry } from '../pipeline/setup.js';
 import { Metrics } from '../admin/metrics.js';
@@ -74,13 +75,15 @@ async function run(options: RunOptions): Promise<number> {
     process.once('SIGTERM', () => resolveSignal('SIGTERM'));
   });
   const { config, guarantees, registry } = await loadAndCheck(options.config, REGISTRY);
-  const log = await openLocalLog({
-    dir: config.log.dataDir,
-    defaultAcks: config.log.acks,
-    retentionSchedule: config.log.retentionCheck,
-    ...(config.log.segmentBytes === undefined ? {} : { segmentBytes: config.log.segmentBytes }),
-    onWarning: (m) => logger.warn(m),
-  });
+  const log = await openLog(config.log, { onWarning: (m) => logger.warn(m) });
+  // JetStream: workers share the work through leases on their own connection; local: one owner.
+  let coordinator: Awaited<ReturnType<typeof openCoordinator>>;
+  try {
+    coordinator = await openCoordinator(config.log, (unit, reason) => logger.warn(`lease on ${unit} lost: ${reason}`));
+  } catch (err) {
+    await log.close().catch(() => undefined);
+    throw err;
+  }
   const metrics = new Metrics();
   const runtime = new PipelineRuntime(config, {
     log,
@@ -88,6 +91,7 @@ async function run(options: RunOptions): Promise<number> {
     sinks: registry.sinks,
     transforms: registry.transforms ?? [],
     metrics,
+    coordinator: coordinator.coordinator,
     logger: { info: (m) => logger.info(m), warn: (m) => logger.warn(m), error: (m) => logger.error(m) },
   });
   let admin: Awaited<ReturnType<typeof startAdminServer>> | null = null;
@@ -103,18 +107,27 @@ async function run(options: RunOptions): Promise<number> {
     ready = true;
   } catch (err) {
     await runtime.stop(0).catch(() => undefined);
+    await coordinator.close().catch(() => undefined);
     await log.close().catch(() => undefined);
     throw err;
   }
   const shown = (p: string): string => relative(process.cwd(), p) || '.';
-  logger.info(`sluice is running ${config.pipelines.length} pipeline(s) from ${options.config}; log in ${shown(config.log.dataDir)}`);
+  const where =
+    config.log.backend === 'jetstream'
+      ? `JetStream log at ${config.log.jetstream!.servers.join(',')} (prefix ${config.log.jetstream!.prefix}), worker ${coordinator.coordinator.id}`
+      : `log in ${shown(config.log.dataDir)}`;
+  logger.info(`sluice is running ${config.pipelines.length} pipeline(s) from ${options.config}; ${where}`);
   for (const p of config.pipelines) {
     const g = guarantees.find((x) => x.pipeline === p.name)!;
     const outs = p.sinks.map((s) => (s.type === 'file' ? `${s.name} → ${shown(resolve(config.baseDir, String(s.config.path)))}` : `${s.name} (${s.type})`));
     logger.info(`pipeline ${p.name}: ${p.source?.type ?? 'topic'} → ${p.topic} → ${outs.join(', ') || 'no sinks'} [${g.text}]`);
   }
   logger.info(`admin: ${admin.url}  (status page ${admin.url}/, metrics ${admin.url}/metrics, JSON ${admin.url}/api/status)`);
-  logger.info(`read the topic: npx sluice consume <topic> -c ${options.config} (stop sluice run first: one process owns the data directory)`);
+  logger.info(
+    config.log.backend === 'jetstream'
+      ? `read a topic: npx sluice consume <topic> -c ${options.config}`
+      : `read the topic: npx sluice consume <topic> -c ${options.config} (stop sluice run first: one process owns the data directory)`,
+  );
 
   const signal = await stopRequested;
   const second = (s: NodeJS.Signals): void => {
@@ -127,6 +140,7 @@ async function run(options: RunOptions): Promise<number> {
   ready = false;
   const drained = await runtime.stop(options.drainTimeout);
   await admin.close();
+  await coordinator.close();
   await log.close();
   logger.info(drained ? 'stopped cleanly' : 'stopped; sinks did not catch up within the drain timeout (they resume where they stopped)');
   return drained ? 0 : 1;

@@ -16,7 +16,8 @@ export type LogErrorCode =
   | 'SLUICE_STORAGE_FULL'
   | 'SLUICE_INVALID_ARGUMENT'
   | 'SLUICE_UNKNOWN_GROUP'
-  | 'SLUICE_APPEND_FAILED';
+  | 'SLUICE_APPEND_FAILED'
+  | 'SLUICE_LOG_UNAVAILABLE';
 
 export class LogError extends Error {
   readonly code: LogErrorCode;
@@ -136,6 +137,13 @@ export class UnknownGroupError extends LogError {
 export class AppendFailedError extends LogError {
   constructor(cause: unknown) {
     super('SLUICE_APPEND_FAILED', `append failed and was undone: ${describe(cause)}`, { cause, retriable: true });
+  }
+}
+
+/** The log's server (NATS JetStream) cannot be reached or refused us; nothing was changed. */
+export class LogUnavailableError extends LogError {
+  constructor(readonly servers: string, detail: string, cause?: unknown) {
+    super('SLUICE_LOG_UNAVAILABLE', `the log at ${servers} is unavailable: ${detail}`, { cause, retriable: true });
   }
 }
 

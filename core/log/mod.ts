@@ -4,3 +4,7 @@ export { murmur2, partitionForKey, StickyPartitioner } from './partitioner.js';
 export { checkTopicName } from './topic-name.js';
 export { openLocalLog, LocalLog, isLocalLog, LOCAL_DEFAULTS } from './local/index.js';
 export type { LocalLogOptions } from './local/index.js';
+export { openJetStreamLog, JetStreamLog, isJetStreamLog, JETSTREAM_DEFAULTS } from './jetstream/index.js';
+export type { JetStreamLogOptions, NatsConnectionOptions } from './jetstream/index.js';
+export { openLog } from './open.js';
+export type { LogBackendConfig, JetStreamBackendConfig } from './open.js';

@@ -9,6 +9,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { parseBytes, parseDuration } from '../util/units.js';
 import type { Acks, RetentionConfig } from '../log/types.js';
+import { JETSTREAM_CONFIG_DEFAULTS, type LogBackendConfig } from '../log/open.js';
 
 export interface ConfigIssue {
   file: string;
@@ -59,7 +60,7 @@ export interface PipelineSpec {
 export interface PipelinesConfig {
   file: string;
   baseDir: string;
-  log: { backend: 'local'; dataDir: string; acks: Acks; segmentBytes?: number; retentionCheck: string };
+  log: LogBackendConfig & { retentionCheck: string };
   admin: { listen: string } | null;
   topics: Map<string, TopicSpec>;
   pipelines: PipelineSpec[];
@@ -297,9 +298,48 @@ function toIssue(e: ErrorObject, doc: Document, lc: LineCounter, file: string): 
   return hint === undefined ? { file, line, column, path, message } : { file, line, column, path, message, hint };
 }
 
+interface RawJetStream {
+  servers?: string | string[];
+  credentials?: string;
+  tls?: { ca_file?: string; cert_file?: string; key_file?: string };
+  replicas?: number;
+  duplicate_window_ms?: number;
+  prefix?: string;
+  lease_ttl_ms?: number;
+}
+
+/** `log.jetstream` with defaults, paths resolved against the file's directory. */
+export function jetStreamConfig(raw: RawJetStream, baseDir: string): NonNullable<LogBackendConfig['jetstream']> {
+  const d = JETSTREAM_CONFIG_DEFAULTS;
+  const servers = raw.servers === undefined ? d.servers : Array.isArray(raw.servers) ? raw.servers : [raw.servers];
+  const out: NonNullable<LogBackendConfig['jetstream']> = {
+    servers,
+    replicas: raw.replicas ?? d.replicas,
+    duplicateWindowMs: raw.duplicate_window_ms ?? d.duplicateWindowMs,
+    prefix: raw.prefix ?? d.prefix,
+    leaseTtlMs: raw.lease_ttl_ms ?? d.leaseTtlMs,
+  };
+  if (raw.credentials !== undefined) out.credentials = resolve(baseDir, raw.credentials);
+  if (raw.tls !== undefined) {
+    const tls: NonNullable<typeof out.tls> = {};
+    if (raw.tls.ca_file !== undefined) tls.caFile = resolve(baseDir, raw.tls.ca_file);
+    if (raw.tls.cert_file !== undefined) tls.certFile = resolve(baseDir, raw.tls.cert_file);
+    if (raw.tls.key_file !== undefined) tls.keyFile = resolve(baseDir, raw.tls.key_file);
+    out.tls = tls;
+  }
+  return out;
+}
+
 interface RawFile {
   version: 1;
-  log?: { backend?: 'local'; data_dir?: string; acks?: Acks; segment_bytes?: number | string; retention_check?: string };
+  log?: {
+    backend?: 'local' | 'jetstream';
+    data_dir?: string;
+    acks?: Acks;
+    segment_bytes?: number | string;
+    retention_check?: string;
+    jetstream?: RawJetStream;
+  };
   admin?: { listen?: string };
   topics?: Record<string, { partitions?: number; retention?: { max_age?: number | string; max_bytes?: number | string }; schema?: string; on_invalid?: TopicSpec['onInvalid'] }>;
   pipelines: Record<
@@ -379,6 +419,7 @@ function normalise(raw: RawFile, file: string, baseDir: string, doc: Document, l
       acks: log.acks ?? 'durable',
       ...(segmentBytes === undefined ? {} : { segmentBytes }),
       retentionCheck: log.retention_check ?? '* * * * *',
+      ...(log.backend === 'jetstream' ? { jetstream: jetStreamConfig(log.jetstream ?? {}, baseDir) } : {}),
     },
     admin: raw.admin?.listen !== undefined ? { listen: raw.admin.listen } : null,
     topics,

@@ -16,8 +16,9 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { JetStreamClient, KV } from 'nats';
+import type { JetStreamClient, JetStreamManager, KV } from 'nats';
 
+import { liveKeys } from '../log/jetstream/kv-keys.js';
 import type { Coordinator, WorkLease } from './coordinator.js';
 
 export interface KvCoordinatorOptions {
@@ -60,6 +61,8 @@ export class KvCoordinator implements Coordinator {
 
   private constructor(
     private readonly kv: KV,
+    private readonly jsm: JetStreamManager,
+    private readonly bucket: string,
     private readonly workerId: string,
     private readonly ttlMs: number,
     private readonly renewMs: number,
@@ -77,7 +80,8 @@ export class KvCoordinator implements Coordinator {
     if (!(renewMs > 0 && renewMs < ttlMs / 2)) {
       throw new RangeError(`lease renewal every ${renewMs} ms must be under half the TTL (${ttlMs} ms)`);
     }
-    const kv = await js.views.kv(options.bucket ?? 'sluice_leases', { history: 1, ttl: ttlMs, replicas: options.replicas ?? 1 });
+    const bucket = options.bucket ?? 'sluice_leases';
+    const kv = await js.views.kv(bucket, { history: 1, ttl: ttlMs, replicas: options.replicas ?? 1 });
     const status = await kv.status();
     if (status.ttl !== ttlMs) {
       throw new RangeError(
@@ -85,7 +89,7 @@ export class KvCoordinator implements Coordinator {
       );
     }
     const workerId = options.workerId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-    const c = new KvCoordinator(kv, workerId, ttlMs, renewMs, options.onLost ?? (() => undefined));
+    const c = new KvCoordinator(kv, await js.jetstreamManager(), bucket, workerId, ttlMs, renewMs, options.onLost ?? (() => undefined));
     await c.announce();
     c.timer = setInterval(() => {
       c.renewing = c.renewing.then(() => c.renewAll());
@@ -153,10 +157,9 @@ export class KvCoordinator implements Coordinator {
   }
 
   private async countWorkers(): Promise<void> {
-    let n = 0;
-    for await (const _ of await this.kv.keys('worker.>')) n++;
-    this.liveWorkers = Math.max(1, n);
+    this.liveWorkers = Math.max(1, (await liveKeys(this.jsm, this.kv, this.bucket, 'worker.>')).length);
   }
+
 
   private async release(unit: string, h: Held): Promise<void> {
     if (this.held.get(unit) !== h) return;
@@ -208,3 +211,4 @@ function isWrongLastSequence(err: unknown): boolean {
   const e = err as { api_error?: { err_code?: number }; message?: string };
   return e?.api_error?.err_code === 10071 || /wrong last sequence/i.test(e?.message ?? '');
 }
+

@@ -29,7 +29,8 @@ import type {
 import type { PipelineSpec, PipelinesConfig, TopicSpec } from './config.js';
 import { compileChain } from './chain.js';
 import type { PipelineEvent, TransformFn } from './transforms/index.js';
-import { compileTemplate } from './template.js';
+import { compileTemplate, templateFields } from './template.js';
+import { getPath, parseFieldPath, type FieldPath } from './transforms/field-path.js';
 import { RESTART_RETRY, SINK_RETRY, backoffDelay, retry, sleep } from './retry.js';
 import type { Metrics } from '../admin/metrics.js';
 import { LocalCoordinator, units } from './coordinator.js';
@@ -85,6 +86,12 @@ interface PipelineState {
   keyTemplate: ((e: PipelineEvent) => string) | null;
   /** Matches the topics this pipeline's sinks read (the target topic, or all its routes). */
   topicPattern: RegExp;
+  /**
+   * The value fields the topic template reads, when it reads nothing else (no `_key`,
+   * `_timestamp`, `_topic`): then its text depends only on them and can be reused per
+   * SourceRecord.templateView. Null otherwise.
+   */
+  topicFields: FieldPath[] | null;
 }
 
 /** A topic template's literal parts must match; each {{ ... }} matches one or more characters. */
@@ -98,6 +105,21 @@ const DLQ_SUFFIX = '.dlq';
 const SINK_READ_BYTES = 4 * 1024 * 1024;
 /** A task that failed after running this long restarts after the shortest backoff again. */
 const HEALTHY_MS = 60_000;
+
+/** See PipelineState.topicFields. */
+function topicFields(topic: string): FieldPath[] | null {
+  if (/\{\{\s*_(key|topic|timestamp)\s*\}\}/.test(topic)) return null;
+  return templateFields(topic).map((f) => parseFieldPath(f));
+}
+
+/** True when every path leads to a scalar in `view`. */
+function leavesIn(view: unknown, paths: readonly FieldPath[]): boolean {
+  for (const p of paths) {
+    const v = getPath(view, p);
+    if (v === undefined || (typeof v === 'object' && v !== null)) return false;
+  }
+  return true;
+}
 
 /** The topics a pipeline's sinks read: its `topic` and every topic a `route` transform names. */
 function topicsPattern(spec: PipelineSpec): RegExp {
@@ -158,6 +180,7 @@ export class PipelineRuntime {
         topicTemplate: compileTemplate(spec.topic),
         keyTemplate: spec.key === undefined ? null : compileTemplate(spec.key),
         topicPattern: topicsPattern(spec),
+        topicFields: topicFields(spec.topic),
       };
       if (!spec.topic.includes('{{')) await this.ensureTopic(spec.topic);
       this.pipelines.push(state);
@@ -310,7 +333,6 @@ export class PipelineRuntime {
     // checkpoint commits past the gap; the restart resumes at the last stored batch.
     let failure: unknown = null;
     const chain = `${id}#${Date.now()}-${Math.random().toString(36).slice(2)}`;
-    const direct = await this.directTopic(p);
     let ended = false;
     try {
       while (!signal.aborted) {
@@ -320,7 +342,7 @@ export class PipelineRuntime {
           break;
         }
         if (failure !== null) throw failure;
-        const entries = (direct !== null ? this.prepareDirect(p, direct, batch.records) : null) ?? (await this.prepare(p, batch.records));
+        const entries = await this.prepare(p, batch.records);
         const appended = log.appendAll(entries, { checkpoint: { source: id, position: batch.position }, acks: this.config.log.acks, chain });
         const n = batch.records.length;
         // Only the position waits for the append: the records can go (young) while it is in flight.
@@ -383,36 +405,6 @@ export class PipelineRuntime {
     };
   }
 
-  /**
-   * The topic when nothing in the pipeline needs a record's value as an object — no transforms, a
-   * literal topic, no key template, no topic schema — so records go to the log as they are
-   * (prepareDirect); null otherwise.
-   */
-  private async directTopic(p: PipelineState): Promise<string | null> {
-    const { spec } = p;
-    if (spec.transforms.length > 0 || spec.topic.includes('{{') || p.keyTemplate !== null) return null;
-    return (await this.validator(spec.topic)) === null ? spec.topic : null;
-  }
-
-  /** prepare() for a direct pipeline: no event object per record; a source's own JSON is used as is. */
-  private prepareDirect(p: PipelineState, topic: string, records: readonly SourceRecord[]): AppendEntry[] | null {
-    const out: ProducerRecord[] = new Array<ProducerRecord>(records.length);
-    const now = Date.now();
-    let bytes = 0;
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      if (r.deadLetter !== undefined) return null;
-      const value = r.json ?? JSON.stringify(r.value) ?? 'null';
-      bytes += typeof value === 'string' ? value.length : value.byteLength;
-      const rec: ProducerRecord = { value, timestamp: r.timestamp ?? now };
-      if (r.key != null && r.key !== '') rec.key = r.key;
-      if (r.headers !== undefined && Object.keys(r.headers).length > 0) rec.headers = r.headers;
-      out[i] = rec;
-    }
-    this.deps.metrics?.recordsIn(p.spec.name, records.length, bytes);
-    return [{ topic, records: out }];
-  }
-
   /** Source records → events → transforms → validated, keyed, encoded entries per topic. */
   private async prepare(p: PipelineState, records: readonly SourceRecord[]): Promise<AppendEntry[]> {
     const byTopic = new Map<string, ProducerRecord[]>();
@@ -423,7 +415,53 @@ export class PipelineRuntime {
     };
     const now = Date.now();
     let bytes = 0;
+    const direct = p.spec.transforms.length === 0;
+    // The topic rendered for the last template view (records of one table and transaction share it).
+    let lastView: unknown;
+    let viewTopic: string | undefined;
+    // The last topic's validator and record list: runs of records go to one topic.
+    let lastTopic: string | undefined;
+    let lastValidate: ValidateFunction | null = null;
+    let lastList: ProducerRecord[] = [];
     for (const r of records) {
+      // Pre-encoded values pass through as they are when nothing needs the value object.
+      if (direct && r.encoded !== undefined) {
+        const timestamp = r.timestamp ?? now;
+        let topic: string | undefined;
+        const view = p.topicFields === null ? undefined : r.templateView;
+        if (view !== undefined) {
+          if (view !== lastView) {
+            lastView = view;
+            viewTopic = leavesIn(view, p.topicFields!) ? p.topicTemplate({ value: view, key: null, headers: {}, timestamp, topic: '' }) : undefined;
+          }
+          topic = viewTopic;
+        }
+        let ev: PipelineEvent | undefined;
+        if (topic === undefined) {
+          ev = { value: r.value, key: r.key ?? null, headers: r.headers ?? {}, timestamp, topic: '' };
+          topic = ev.topic = p.topicTemplate(ev);
+        }
+        if (topic !== lastTopic) {
+          const known = this.validators.get(topic);
+          lastValidate = known !== undefined || this.validators.has(topic) ? (known ?? null) : await this.validator(topic);
+          lastTopic = topic;
+          lastList = lastValidate === null ? (byTopic.get(topic) ?? []) : [];
+          if (lastValidate === null && !byTopic.has(topic)) byTopic.set(topic, lastList);
+        }
+        if (lastValidate === null) {
+          let key = r.key ?? null;
+          if (p.keyTemplate !== null) {
+            ev ??= { value: r.value, key, headers: r.headers ?? {}, timestamp, topic };
+            key = p.keyTemplate(ev);
+          }
+          const rec: ProducerRecord = { value: r.encoded, timestamp };
+          if (key !== null && key !== '') rec.key = key;
+          if (r.headers !== undefined && Object.keys(r.headers).length > 0) rec.headers = r.headers;
+          bytes += r.encoded.length;
+          lastList.push(rec);
+          continue;
+        }
+      }
       const event: PipelineEvent = {
         value: r.value,
         key: r.key ?? null,
@@ -482,6 +520,7 @@ export class PipelineRuntime {
     const signal = this.stopSinks.signal;
     const ctx: ConnectorContext = {
       pipeline: p.spec.name,
+      sink: s.name,
       baseDir: this.config.baseDir,
       signal,
       log: (level, message) => this.deps.logger[level](`pipeline "${p.spec.name}" sink "${s.name}": ${message}`),
@@ -642,27 +681,35 @@ export class PipelineRuntime {
     }
   }
 
-  /** Writes a batch with retries; a record that still fails alone goes to the DLQ. */
+  /**
+   * Writes a batch with retries (an error with `retriable: false` is not retried); a record that
+   * still fails alone goes to the DLQ. A fenced sink fails the task: its records are not bad.
+   */
   private async deliver(p: PipelineState, s: SinkStatus, sink: Sink, batch: SinkBatch): Promise<void> {
     const signal = this.stopSinks.signal;
     const onRetry = (err: unknown, attempt: number, delay: number): void => {
       this.deps.metrics?.error(p.spec.name, 'sink');
       this.deps.logger.warn(`sink "${s.name}" write failed (attempt ${attempt}): ${(err as Error).message}; retrying in ${delay} ms`);
     };
+    const isRetriable = (err: unknown): boolean => (err as { retriable?: unknown } | null)?.retriable !== false;
+    const fenced = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'SLUICE_SINK_FENCED';
     let delivered = batch.records.length;
     try {
-      await retry(() => sink.write(batch), { policy: SINK_RETRY, signal, onRetry });
+      await retry(() => sink.write(batch), { policy: SINK_RETRY, signal, onRetry, isRetriable });
     } catch (err) {
-      if (signal.aborted) throw err;
+      if (signal.aborted || fenced(err)) throw err;
       // Find the poison: deliver one record at a time, dead-lettering the ones that keep failing.
+      const keepsOffsets = s.delivery !== 'at-least-once';
       for (const r of batch.records) {
-        const one: SinkBatch = { topic: batch.topic, partition: batch.partition, records: [r], nextOffset: r.offset + 1 };
+        const one: SinkBatch = { ...batch, records: [r], nextOffset: r.offset + 1 };
         try {
-          await retry(() => sink.write(one), { policy: { ...SINK_RETRY, maxAttempts: 2 }, signal, onRetry });
+          await retry(() => sink.write(one), { policy: { ...SINK_RETRY, maxAttempts: 2 }, signal, onRetry, isRetriable });
         } catch (recordErr) {
-          if (signal.aborted) throw recordErr;
+          if (signal.aborted || fenced(recordErr)) throw recordErr;
           await this.deadLetter(p, s, r, recordErr);
           delivered--;
+          // A sink that stores its offsets moves past the dead letter, so a restart does not send it again.
+          if (keepsOffsets) await retry(() => sink.write({ ...one, records: [] }), { policy: SINK_RETRY, signal, onRetry, isRetriable });
         }
       }
     }

@@ -61,7 +61,40 @@ export function composePipelinesSchema(
         type: 'object',
         additionalProperties: false,
         properties: {
-          backend: { enum: ['local'], default: 'local', description: 'local: the embedded log in data_dir' },
+          backend: {
+            enum: ['local', 'jetstream'],
+            default: 'local',
+            description: 'local: the embedded log in data_dir; jetstream: NATS JetStream (log.jetstream), for several workers and replication',
+          },
+          jetstream: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'where and how the JetStream backend keeps the log (used when backend is jetstream)',
+            properties: {
+              servers: {
+                oneOf: [
+                  { type: 'string', minLength: 1 },
+                  { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
+                ],
+                default: 'nats://127.0.0.1:4222',
+                description: 'NATS server URL(s)',
+              },
+              credentials: { type: 'string', minLength: 1, description: 'a .creds file (JWT + NKey seed), relative to this file' },
+              tls: {
+                type: 'object',
+                additionalProperties: false,
+                properties: {
+                  ca_file: { type: 'string', minLength: 1 },
+                  cert_file: { type: 'string', minLength: 1 },
+                  key_file: { type: 'string', minLength: 1 },
+                },
+              },
+              replicas: { type: 'integer', minimum: 1, maximum: 5, default: 1, description: 'copies of each partition stream and bucket (3 on a 3-node cluster)' },
+              duplicate_window_ms: { type: 'integer', minimum: 1000, default: 120000, description: 'the streams\' Nats-Msg-Id duplicate window' },
+              prefix: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$', default: 'sluice', description: 'prefix of every stream, subject and bucket' },
+              lease_ttl_ms: { type: 'integer', minimum: 1000, default: 10000, description: 'workers: a dead worker\'s work is taken over after this long' },
+            },
+          },
           data_dir: { type: 'string', minLength: 1, default: './data' },
           acks: {
             enum: ['durable', 'written'],

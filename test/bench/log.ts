@@ -4,14 +4,15 @@
  * in 1 MiB chunks with one `fdatasync` per chunk.
  *
  *   npm run bench -- log [--bytes 1GiB] [--sizes 100,1024] [--batch 1000] [--inflight 16]
+ *   npm run bench -- log --backend jetstream ...   (log-jetstream.ts: beside raw nats.js publishing)
  */
 import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { openLocalLog } from '../../core/log/local/index.js';
-import type { ProducerRecord } from '../../core/log/types.js';
+import type { Log, ProducerRecord } from '../../core/log/types.js';
 import { arg, machine, parseSize, peakRssMiB, rate, row, tempDir, timed, type Figure } from './util.js';
 
-function makeValue(size: number, i: number): Buffer {
+export function makeValue(size: number, i: number): Buffer {
   const head = `{"id":${i},"msg":"`;
   const body = 'x'.repeat(Math.max(0, size - head.length - 2));
   return Buffer.from(`${head}${body}"}`.slice(0, size));
@@ -33,12 +34,15 @@ function baseline(dir: string, recordSize: number, total: number): Promise<Figur
   });
 }
 
-function median(figs: Figure[]): Figure {
+export function median(figs: Figure[]): Figure {
   const sorted = [...figs].sort((a, b) => a.seconds - b.seconds);
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 export async function benchLog(args: string[]): Promise<string[]> {
+  const backend = arg(args, 'backend', 'local');
+  if (backend === 'jetstream') return (await import('./log-jetstream.js')).benchLogJetStream(args);
+  if (backend !== 'local') throw new Error(`--backend must be local or jetstream, not ${backend}`);
   const total = parseSize(arg(args, 'bytes', '1GiB'));
   const sizes = arg(args, 'sizes', '100,1024').split(',').map(Number);
   const batch = Number(arg(args, 'batch', '1000'));
@@ -81,23 +85,7 @@ async function oneRound(
     const log = await openLocalLog({ dir: join(dir, 'log'), retentionSchedule: false });
     await log.createTopic('bench', { partitions: 1 });
     const count = Math.floor(total / size);
-    const records: ProducerRecord[][] = [];
-    // A ring of distinct prebuilt batches: values differ, the producer does not rebuild them.
-    for (let b = 0; b < 16; b++) {
-      records.push(Array.from({ length: batch }, (_, i) => ({ value: makeValue(size, b * batch + i) })));
-    }
-    const append = await timed(`sluice append, durable, ${size} B`, count, count * size, async () => {
-      const pending = new Set<Promise<unknown>>();
-      for (let sent = 0, b = 0; sent < count; sent += batch, b++) {
-        const n = Math.min(batch, count - sent);
-        const recs = n === batch ? records[b % 16]! : records[b % 16]!.slice(0, n);
-        const p = log.append('bench', recs, { acks: 'durable' });
-        pending.add(p);
-        void p.then(() => pending.delete(p));
-        if (pending.size >= inflight) await Promise.race(pending);
-      }
-      await Promise.all(pending);
-    });
+    const append = await timedAppends(log, `sluice append, durable, ${size} B`, size, count, batch, inflight);
     let got = 0;
     let gotBytes = 0;
     const read = await timed(`sluice sequential read, ${size} B`, count, count * size, async () => {
@@ -118,4 +106,25 @@ async function oneRound(
   } finally {
     remove();
   }
+}
+
+/** Appends `count` records of `size` bytes in appends of `batch`, `inflight` at a time, acks durable. */
+export function timedAppends(log: Log, name: string, size: number, count: number, batch: number, inflight: number): Promise<Figure> {
+  const records: ProducerRecord[][] = [];
+  // A ring of distinct prebuilt batches: values differ, the producer does not rebuild them.
+  for (let b = 0; b < 16; b++) {
+    records.push(Array.from({ length: batch }, (_, i) => ({ value: makeValue(size, b * batch + i) })));
+  }
+  return timed(name, count, count * size, async () => {
+    const pending = new Set<Promise<unknown>>();
+    for (let sent = 0, b = 0; sent < count; sent += batch, b++) {
+      const n = Math.min(batch, count - sent);
+      const recs = n === batch ? records[b % 16]! : records[b % 16]!.slice(0, n);
+      const p = log.append('bench', recs, { acks: 'durable' });
+      pending.add(p);
+      void p.then(() => pending.delete(p));
+      if (pending.size >= inflight) await Promise.race(pending);
+    }
+    await Promise.all(pending);
+  });
 }

@@ -5,20 +5,29 @@
 import { benchFile } from './file.js';
 import { benchLog } from './log.js';
 import { benchPipeline } from './pipeline.js';
+import { benchPostgresCdc } from './postgres-cdc.js';
+import { benchPostgresSink } from './postgres-sink.js';
 
 const benches: Record<string, (args: string[]) => Promise<string[]>> = {
   log: benchLog,
   pipeline: benchPipeline,
   file: benchFile,
+  'postgres-cdc': benchPostgresCdc,
+  'postgres-sink': benchPostgresSink,
+};
+
+/** Names that run several of the above; `all` skips them. */
+const groups: Record<string, string[]> = {
+  postgres: ['postgres-cdc', 'postgres-sink'],
 };
 
 async function main(): Promise<void> {
   const [name = 'all', ...args] = process.argv.slice(2);
-  const names = name === 'all' ? Object.keys(benches) : [name];
+  const names = name === 'all' ? Object.keys(benches) : (groups[name] ?? [name]);
   for (const n of names) {
     const bench = benches[n];
     if (bench === undefined) {
-      console.error(`sluice bench: unknown benchmark "${n}" (known: ${Object.keys(benches).join(', ')})`);
+      console.error(`sluice bench: unknown benchmark "${n}" (known: ${[...Object.keys(benches), ...Object.keys(groups)].join(', ')})`);
       process.exit(2);
     }
     console.log(`# bench ${n} ${args.join(' ')}`);

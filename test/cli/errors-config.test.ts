@@ -82,12 +82,10 @@ describe('errors and the data directory', () => {
   });
 
   it('explains config files it cannot use, with file:line:column', async () => {
-    await writeFile(join(fx.root, 'js.yaml'), 'version: 1\nlog:\n  backend: jetstream\n');
+    await writeFile(join(fx.root, 'js.yaml'), 'version: 1\nlog:\n  backend: jetstream\n  jetstream:\n    prefix: "a b"\n');
     let r = await sluice(['topics', 'list', '-c', 'js.yaml'], { cwd: fx.root });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(
-      'sluice: js.yaml:3:12: log.backend is jetstream, which this version of sluice does not support yet; use backend: local\n',
-    );
+    expect(r.stderr).toBe('sluice: js.yaml:5:13: log.jetstream.prefix must be 1..32 of [A-Za-z0-9_-]\n');
 
     await writeFile(join(fx.root, 'broken.yaml'), 'log:\n  data_dir: [unclosed\n');
     r = await sluice(['topics', 'list', '-c', 'broken.yaml'], { cwd: fx.root });

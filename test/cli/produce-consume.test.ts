@@ -175,8 +175,9 @@ describe('sluice produce and consume', () => {
     const child = start(['produce', 't', '--data-dir', fx.dataDir]);
     const done = finish(child);
     child.stdin!.write('{"first":1}\n{"second":2}\n');
-    // Well past the 100 ms linger; then SIGKILL, so only what was appended by now survives.
-    await sleep(700);
+    // Well past the 100 ms linger (and a start-up on a loaded machine); then SIGKILL, so only what
+    // was appended by now survives.
+    await sleep(2500);
     child.kill('SIGKILL');
     expect((await done).signal).toBe('SIGKILL');
     expect((await fx.run(['consume', 't'])).stdout).toBe('{"first":1}\n{"second":2}\n');

@@ -203,7 +203,7 @@ const CASES: Case[] = [
     expected: [
       '4:21: pipelines.p.source.type: unknown connector type "generat" (did you mean "generate"?)',
       '7:18: pipelines.p.sinks.a.type: unknown connector type "stdut" (did you mean "stdout"?)',
-      '8:18: pipelines.p.sinks.b.type: unknown connector type "kafka" (known: file, stdout)',
+      '8:18: pipelines.p.sinks.b.type: unknown connector type "kafka" (known: file, stdout, postgres)',
     ],
   },
   {
@@ -218,7 +218,7 @@ const CASES: Case[] = [
       '',
     ].join('\n'),
     expected: [
-      '2:17: log.backend: "jetstreem" is not one of "local"',
+      '2:17: log.backend: "jetstreem" is not one of "local", "jetstream" (did you mean "jetstream"?)',
       '2:34: log.acks: "durabel" is not one of "durable", "written" (did you mean "durable"?)',
       '4:20: topics.t.on_invalid: "dlx" is not one of "dlq", "reject", "drop" (did you mean "dlq"?)',
       '6:56: pipelines.p.delivery: "maybe" is not one of "exactly_once", "at_least_once"',

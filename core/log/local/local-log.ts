@@ -30,7 +30,8 @@ import { acquireLock, fsyncDir, isErrno, writeFileAtomic } from './fs-util.js';
 import { Partition, type PlacedBatch, type SegmentSettings } from './partition.js';
 import type { Segment } from './segment.js';
 import { LOCAL_DEFAULTS, type LocalLogOptions } from './options.js';
-import { partitionForKey, StickyPartitioner } from '../partitioner.js';
+import { StickyPartitioner } from '../partitioner.js';
+import { checkAcks, checkpointJson, checkRecord, choosePartition, recordTimestamp } from '../records.js';
 import { checkTopicConfig, checkTopicName } from '../topic-name.js';
 import {
   AppendFailedError,
@@ -339,9 +340,7 @@ export class LocalLog implements Log {
   async appendAll(entries: readonly AppendEntry[], options: AppendOptions = {}): Promise<AppendResult> {
     this.check();
     const acks = options.acks ?? this.o.defaultAcks;
-    if (acks !== 'none' && acks !== 'written' && acks !== 'durable') {
-      throw new InvalidArgumentError(`acks must be none, written or durable, not ${String(acks)}`);
-    }
+    checkAcks(acks);
     const placed: AppendOp['placed'] = [];
     const batches: AppendedBatch[] = [];
     let bytes = 0;
@@ -358,17 +357,8 @@ export class LocalLog implements Log {
       if (chain !== undefined) this.brokenChains.set(chain, err);
       throw err;
     }
-    if (options.checkpoint !== undefined) {
-      if (typeof options.checkpoint.source !== 'string') throw new InvalidArgumentError('checkpoint.source must be a string');
-      // It goes into the commit record as JSON: find out now, not when the commit is written.
-      let json: string | undefined;
-      try {
-        json = JSON.stringify(options.checkpoint.position);
-      } catch (err) {
-        throw new InvalidArgumentError(`checkpoint position cannot be stored as JSON: ${(err as Error).message}`);
-      }
-      if (json === undefined) throw new InvalidArgumentError('checkpoint position cannot be stored as JSON (it is undefined or a function)');
-    }
+    // It goes into the commit record as JSON: find out now, not when the commit is written.
+    if (options.checkpoint !== undefined) checkpointJson(options.checkpoint);
     while (this.queuedBytes > this.o.maxPendingBytes && this.queue.length > 0) {
       await new Promise<void>((r) => this.spaceWaiters.push(r));
       this.check();
@@ -401,33 +391,16 @@ export class LocalLog implements Log {
     const sizes = new Uint32Array(n);
     const stamps = new Float64Array(n);
     const parts = new Uint32Array(n);
-    let sticky = -1;
+    const sticky = { partition: -1, partitioner: this.sticky };
     let mixed = false;
     for (let i = 0; i < n; i++) {
       const r = records[i]!;
-      if (r === null || typeof r !== 'object') throw new InvalidArgumentError(`record ${i} is not an object`);
-      const v = r.value;
-      if (typeof v !== 'string' && !(v instanceof Uint8Array)) {
-        throw new InvalidArgumentError(`record ${i}: value must be a string or bytes`);
-      }
-      if (r.key != null && typeof r.key !== 'string') throw new InvalidArgumentError(`record ${i}: key must be a string or null`);
-      if (r.headers !== undefined) checkHeaders(r.headers, i);
+      checkRecord(r, i);
       const size = recordSize(r);
       if (size > this.o.maxRecordBytes) throw new RecordTooLargeError(size, this.o.maxRecordBytes);
       sizes[i] = size;
-      const ts = r.timestamp ?? now;
-      if (!Number.isSafeInteger(ts) || ts < 0) throw new InvalidArgumentError(`record ${i}: timestamp ${ts} is not a non-negative integer`);
-      stamps[i] = ts;
-      let p: number;
-      if (r.partition != null) {
-        p = r.partition;
-        if (!Number.isInteger(p) || p < 0 || p >= count) throw new BadPartitionError(t.meta.name, p, count);
-      } else if (r.key != null) {
-        p = partitionForKey(r.key, count);
-      } else {
-        if (sticky < 0) sticky = this.sticky.take(t.meta.name, count);
-        p = sticky;
-      }
+      stamps[i] = recordTimestamp(r, i, now);
+      const p = choosePartition(r, t.meta.name, count, sticky);
       parts[i] = p;
       if (p !== parts[0]) mixed = true;
     }
@@ -774,16 +747,6 @@ export class LocalLog implements Log {
     await this.unlock();
     // The files are released either way; a final flush that failed must not pass for success.
     if (flushError !== null) throw flushError;
-  }
-}
-
-function checkHeaders(h: Record<string, string>, i: number): void {
-  if (h === null || typeof h !== 'object') throw new InvalidArgumentError(`record ${i}: headers must be an object of strings`);
-  let n = 0;
-  for (const k in h) {
-    if (typeof h[k] !== 'string') throw new InvalidArgumentError(`record ${i}: header "${k}" must be a string`);
-    if (Buffer.byteLength(k) > 0xffff) throw new InvalidArgumentError(`record ${i}: a header name is longer than 65535 bytes`);
-    if (++n > 0xffff) throw new InvalidArgumentError(`record ${i}: more than 65535 headers`);
   }
 }
 

@@ -28,8 +28,9 @@ describe('text events encoded from bytes', () => {
         const buf = Buffer.from(text, 'utf8');
         const json = enc.encode(file, buf, 0, buf.length);
         expect(Buffer.from(json).toString('utf8')).toBe(expected('web-1', file, text));
-        const rec = new EncodedTextRecord(json, 1);
+        const rec = new EncodedTextRecord(json, 1, enc.view);
         expect(rec.value).toEqual({ timestamp: ISO, host: 'web-1', file, message: text });
+        expect(rec.templateView).toEqual({ timestamp: ISO, host: 'web-1', file });
       }),
       { numRuns: 2000 },
     );

@@ -4,17 +4,18 @@
  * take over the source and the partitions through KV leases, and at the end the table holds every
  * generated record exactly once. SLUICE_WORKERS_RECORDS / SLUICE_WORKERS_RATE make it longer.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'nats';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { liveKeys } from '../../core/log/jetstream/kv-keys.js';
 import { startNats, type NatsServer } from '../support/nats.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
+import { killHard, startSluice, stderrOf, type SluiceProcess } from '../support/sluice-process.js';
 
-const MAIN = join(process.cwd(), 'dist/core/cli/main.js');
 const RECORDS = Number(process.env.SLUICE_WORKERS_RECORDS ?? 30_000);
 const RATE = Number(process.env.SLUICE_WORKERS_RATE ?? 3_000);
 const TTL_MS = 2_000;
@@ -23,7 +24,7 @@ let nats: NatsServer;
 let postgres: PgServer;
 let targetUrl: string;
 let dir: string;
-const children: ChildProcess[] = [];
+const workers: SluiceProcess[] = [];
 
 beforeAll(async () => {
   [nats, postgres] = await Promise.all([startNats(), startPostgres()]);
@@ -32,7 +33,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const c of children) c.kill('SIGKILL');
+  await Promise.allSettled(workers.map(killHard));
   await Promise.allSettled([nats?.stop(), postgres?.stop()]);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -55,26 +56,6 @@ pipelines:
 `;
 }
 
-interface Worker {
-  name: string;
-  child: ChildProcess;
-  exited: Promise<void>;
-  stderr(): string;
-}
-
-function startWorker(name: string): Worker {
-  const child = spawn(process.execPath, [MAIN, 'run', '-c', join(dir, 'pipelines.yaml')], {
-    cwd: dir,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, SLUICE_LOG_LEVEL: 'warn' },
-  });
-  children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((r) => child.on('exit', () => r()));
-  return { name, child, exited, stderr: () => stderr };
-}
-
 async function rows(): Promise<{ total: number; distinct: number }> {
   const client = new pg.Client({ connectionString: targetUrl });
   await client.connect();
@@ -88,31 +69,52 @@ async function rows(): Promise<{ total: number; distinct: number }> {
   }
 }
 
-async function waitRows(atLeast: number, timeoutMs: number, workers: Worker[]): Promise<void> {
+async function waitRows(atLeast: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { total } = await rows();
     if (total >= atLeast) return;
     if (Date.now() > deadline) {
-      throw new Error(`only ${total} of ${atLeast} rows after ${timeoutMs} ms\n${workers.map((w) => `--- ${w.name}\n${w.stderr().slice(-3000)}`).join('\n')}`);
+      throw new Error(`only ${total} of ${atLeast} rows after ${timeoutMs} ms\n${stderrOf(workers)}`);
     }
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Which workers (pids) hold a lease now (the KV bucket `sluice_leases`, values name their holder). */
+async function leaseHolders(): Promise<Set<string>> {
+  const nc = await connect({ servers: nats.url });
+  try {
+    const kv = await nc.jetstream().views.kv('sluice_leases');
+    const holders = new Set<string>();
+    for (const k of await liveKeys(await nc.jetstreamManager(), kv, 'sluice_leases', 'lease.>')) {
+      const e = await kv.get(k);
+      if (e?.operation === 'PUT') holders.add(String((e.json() as { pid: number }).pid));
+    }
+    return holders;
+  } finally {
+    await nc.close();
   }
 }
 
 describe('crash: three workers on JetStream, two SIGKILLed', () => {
   it(`delivers ${RECORDS} records exactly once to Postgres`, async () => {
     await writeFile(join(dir, 'pipelines.yaml'), config());
-    const workers = [startWorker('w1'), startWorker('w2'), startWorker('w3')];
+    const file = join(dir, 'pipelines.yaml');
+    for (const name of ['w1', 'w2', 'w3']) workers.push(startSluice(name, file, dir));
 
-    await waitRows(RECORDS / 5, 60_000, workers);
-    workers[0]!.child.kill('SIGKILL');
-    await workers[0]!.exited;
-    await waitRows((RECORDS * 2) / 5, 60_000, workers);
-    workers[1]!.child.kill('SIGKILL');
-    await workers[1]!.exited;
+    await waitRows(RECORDS / 5, 60_000);
+    // The work is shared: all three hold leases (6 partitions + the source among 3 workers).
+    const pids = new Set(workers.map((w) => String(w.child.pid)));
+    const sharing = async () => [...(await leaseHolders())].filter((h) => pids.has(h)).length;
+    const deadline = Date.now() + 30_000;
+    while ((await sharing()) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    expect(await sharing()).toBe(3);
+    await killHard(workers[0]!);
+    await waitRows((RECORDS * 2) / 5, 60_000);
+    await killHard(workers[1]!);
 
-    await waitRows(RECORDS, RECORDS / RATE * 1000 + 90_000, workers);
+    await waitRows(RECORDS, RECORDS / RATE * 1000 + 90_000);
     // Give a late duplicate (if any) the time to show up.
     await new Promise((r) => setTimeout(r, TTL_MS * 2));
     const final = await rows();
@@ -120,7 +122,6 @@ describe('crash: three workers on JetStream, two SIGKILLed', () => {
     expect(final.total).toBe(RECORDS);
 
     workers[2]!.child.kill('SIGTERM');
-    await workers[2]!.exited;
-    expect(workers[2]!.child.exitCode).toBe(0);
+    expect(await workers[2]!.exited).toBe(0);
   }, 300_000);
 });

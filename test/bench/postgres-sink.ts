@@ -1,0 +1,256 @@
+/**
+ * Postgres sink benchmark on a private cluster (test/support/postgres.ts: fsync off, like every
+ * test cluster): rows/s of the sink's `append` mode beside plain COPY of the same rows into the
+ * same table shape, in the same run; then `upsert` (new keys, then every key again) and `apply`
+ * (inserts, full-row updates, updates with an unchanged-TOAST column, deletes as CDC events).
+ *
+ *   npm run bench -- postgres-sink [--rows 1000000] [--rounds 1] [--only append]
+ *
+ * The sink gets batches of about 1 MiB of records, as the runtime reads them from the log; the
+ * records' JSON bytes are made before the clock starts (they come from the log), their parsing is
+ * timed. The COPY baseline streams prebuilt COPY text (what `psql \copy` of a file does).
+ */
+import { from as copyFrom } from 'pg-copy-streams';
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { generateEvent } from '../../connectors/generate/index.js';
+import { UNCHANGED_TOAST, postgresSink, type PostgresSinkConfig } from '../../connectors/postgres/sink.js';
+import type { SinkBatch, SinkRecord } from '../../connectors/sdk.js';
+import { startPostgres, type PgServer } from '../support/postgres.js';
+import { arg, machine, peakRssMiB, rate, row, timed, type Figure } from './util.js';
+
+const SERVICES = ['api', 'web', 'worker', 'billing'];
+/** The runtime reads 1 MiB at a time (core/pipeline/runtime.ts); `SLUICE_BENCH_BATCH_BYTES` changes it here to see what a transaction costs. */
+const BATCH_BYTES = Number(process.env.SLUICE_BENCH_BATCH_BYTES ?? 1024 * 1024);
+const TABLE = 'CREATE TABLE events (id bigint PRIMARY KEY, timestamp text, level text, service text, message text)';
+
+class Rec implements SinkRecord {
+  private parsed: unknown = undefined;
+  readonly topic = 'events';
+  readonly partition = 0;
+  readonly key = null;
+  readonly headers = {};
+  constructor(
+    readonly offset: number,
+    readonly timestamp: number,
+    readonly raw: Buffer,
+  ) {}
+  get value(): unknown {
+    return (this.parsed ??= JSON.parse(this.raw.toString('utf8')));
+  }
+}
+
+interface Made {
+  raws: Buffer[];
+  bytes: number;
+}
+
+/** The records' JSON bytes, as they sit in the log: slices of large read buffers. */
+function made(rows: number, value: (id: number) => unknown): Made {
+  const raws: Buffer[] = [];
+  let bytes = 0;
+  for (let start = 0; start < rows; start += 8192) {
+    const texts: string[] = [];
+    for (let id = start; id < Math.min(rows, start + 8192); id++) texts.push(JSON.stringify(value(id)));
+    const buf = Buffer.from(texts.join(''));
+    let at = 0;
+    for (const t of texts) {
+      const len = Buffer.byteLength(t);
+      raws.push(buf.subarray(at, at + len));
+      at += len;
+    }
+    bytes += buf.length;
+  }
+  return { raws, bytes };
+}
+
+/** Fresh (unparsed) records in batches of about 1 MiB, offsets from 0, as the runtime reads them. */
+function batches(m: Made): (SinkBatch | undefined)[] {
+  const out: SinkBatch[] = [];
+  let records: SinkRecord[] = [];
+  let size = 0;
+  for (let id = 0; id < m.raws.length; id++) {
+    const raw = m.raws[id]!;
+    records.push(new Rec(id, 0, raw));
+    size += raw.length;
+    if (size >= BATCH_BYTES || id === m.raws.length - 1) {
+      out.push({ topic: 'events', partition: 0, records, nextOffset: id + 1, fence: 0 });
+      records = [];
+      size = 0;
+    }
+  }
+  return out;
+}
+
+async function client(url: string): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  return c;
+}
+
+/** CPU seconds a server backend has used (Linux: /proc/<pid>/stat utime + stime, 100 ticks a second). */
+function backendCpu(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU used during a timed case: this process and the server backend doing the work. */
+interface Cpu {
+  nodeS: number;
+  serverS: number;
+}
+const cpuOf = new WeakMap<Figure, Cpu>();
+
+async function withCpu(pid: number, fn: () => Promise<Figure>): Promise<Figure> {
+  const n0 = process.cpuUsage();
+  const s0 = backendCpu(pid);
+  const fig = await fn();
+  const n = process.cpuUsage(n0);
+  cpuOf.set(fig, { nodeS: (n.user + n.system) / 1e6, serverS: backendCpu(pid) - s0 });
+  return fig;
+}
+
+async function backendPid(c: pg.Client): Promise<number> {
+  return (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+}
+
+async function plainCopy(url: string, rows: number, now: number): Promise<Figure> {
+  const c = await client(url);
+  await c.query(TABLE);
+  const chunks: Buffer[] = [];
+  let text = '';
+  let bytes = 0;
+  for (let id = 0; id < rows; id++) {
+    const e = generateEvent(42, id, SERVICES, now);
+    text += `${e.id}\t${e.timestamp}\t${e.level}\t${e.service}\t${e.message}\n`;
+    if (text.length >= 1024 * 1024 || id === rows - 1) {
+      chunks.push(Buffer.from(text));
+      bytes += text.length;
+      text = '';
+    }
+  }
+  const fig = await withCpu(await backendPid(c), () => timed('plain COPY (prebuilt text, one transaction)', rows, bytes, async () => {
+    const stream = c.query(copyFrom('COPY events (id, timestamp, level, service, message) FROM STDIN'));
+    await new Promise<void>((resolve, reject) => {
+      stream.on('error', reject);
+      stream.on('finish', resolve);
+      let i = 0;
+      const more = (): void => {
+        while (i < chunks.length) if (!stream.write(chunks[i++]!)) return void stream.once('drain', more);
+        stream.end();
+      };
+      more();
+    });
+  }));
+  await c.end();
+  return fig;
+}
+
+async function viaSink(url: string, name: string, config: Partial<PostgresSinkConfig>, m: Made, rows: number): Promise<Figure> {
+  const sink = postgresSink.create({ url, table: 'events', ...config } as PostgresSinkConfig, {
+    pipeline: 'bench',
+    sink: name,
+    baseDir: '.',
+    signal: new AbortController().signal,
+    log: () => undefined,
+  });
+  await sink.open();
+  const list = batches(m);
+  const admin = await client(url);
+  const app = `sluice bench/${name}`.slice(0, 63);
+  const pid = (await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app])).rows[0]!.pid;
+  await admin.end();
+  const fig = await withCpu(pid, () => timed(name, rows, m.bytes, async () => {
+    // Each batch is dropped once written, as the runtime does.
+    for (let i = 0; i < list.length; i++) {
+      await sink.write(list[i]!);
+      list[i] = undefined;
+    }
+  }));
+  await sink.close();
+  return fig;
+}
+
+function cdc(op: string, before: unknown, after: unknown): unknown {
+  return { op, before, after, source: { lsn: '0/16B3748', txid: 1234, schema: 'public', table: 'events', ts_ms: 1700000000000 } };
+}
+
+async function round(server: PgServer, n: number, rows: number, only: string): Promise<Figure[]> {
+  const now = Date.now();
+  const event = (id: number) => generateEvent(42, id, SERVICES, now);
+  const copy = await plainCopy(await server.createDatabase(`copy_${n}`), rows, now);
+  const appendUrl = await server.createDatabase(`append_${n}`);
+  const c = await client(appendUrl);
+  await c.query(TABLE);
+  await c.end();
+  const rowsMade = made(rows, event);
+  const append = await viaSink(appendUrl, 'sink append (COPY + offsets, 10k rows a txn)', {}, rowsMade, rows);
+  if (only === 'append') return [copy, append];
+
+  const upsertUrl = await server.createDatabase(`upsert_${n}`);
+  const u = await client(upsertUrl);
+  await u.query(TABLE);
+  await u.end();
+  const upsertNew = await viaSink(upsertUrl, 'sink upsert, new keys', { mode: 'upsert', key_columns: ['id'] }, rowsMade, rows);
+  const again = made(rows, (id) => ({ ...event(id), level: 'changed' }));
+  const upsertAll = await viaSink(upsertUrl, 'sink upsert, every key again', { mode: 'upsert', key_columns: ['id'], offsets_table: 'upsert_again' }, again, rows);
+
+  const applyUrl = await server.createDatabase(`apply_${n}`);
+  const a = await client(applyUrl);
+  await a.query(TABLE);
+  await a.end();
+  const cfg = (t: string): Partial<PostgresSinkConfig> => ({ mode: 'apply', table: '{{ source.table }}', offsets_table: t });
+  const inserts = await viaSink(applyUrl, 'sink apply, c events', cfg('o1'), made(rows, (id) => cdc('c', null, event(id))), rows);
+  const updates = await viaSink(applyUrl, 'sink apply, u events (full rows)', cfg('o2'), made(rows, (id) => cdc('u', null, { ...event(id), level: 'x' })), rows);
+  const toast = await viaSink(applyUrl, 'sink apply, u events, unchanged TOAST', cfg('o4'), made(rows, (id) => cdc('u', null, { ...event(id), level: 'y', message: UNCHANGED_TOAST })), rows);
+  const deletes = await viaSink(applyUrl, 'sink apply, d events', cfg('o3'), made(rows, (id) => cdc('d', { id }, null)), rows);
+  const left = await client(applyUrl);
+  const [{ n: remaining }] = (await left.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows as [{ n: string }];
+  await left.end();
+  if (remaining !== '0') throw new Error(`apply bench: ${remaining} rows left after the deletes`);
+  return [copy, append, upsertNew, upsertAll, inserts, updates, toast, deletes];
+}
+
+/**
+ * CPU per row of this process and of the server backend: a figure the machine's load moves much
+ * less than the wall clock. With two cores the two sides can work at once, so the larger of the
+ * two bounds the rate.
+ */
+function cpuText(f: Figure): string {
+  const c = cpuOf.get(f);
+  if (c === undefined) return '';
+  const per = (s: number): string => ((s * 1e6) / f.records).toFixed(2);
+  return `cpu µs/row: node ${per(c.nodeS)}, server ${per(c.serverS)}`;
+}
+
+export async function benchPostgresSink(args: string[]): Promise<string[]> {
+  const rows = Number(arg(args, 'rows', '1000000'));
+  const rounds = Number(arg(args, 'rounds', '1'));
+  const only = arg(args, 'only', 'all');
+  const lines = [`machine: ${machine()}`, `${rows} generated events (~130 B of JSON each), private cluster with fsync off, ${rounds} round(s); ratios against plain COPY of the same round`];
+  // No checkpoint or autovacuum of one case's table while the next case is timed.
+  const server = await startPostgres({ settings: { max_wal_size: '4GB', checkpoint_timeout: '30min', autovacuum: false } });
+  try {
+    const ratios = new Map<string, number[]>();
+    for (let i = 0; i < rounds; i++) {
+      const [copy, ...rest] = await round(server, i, rows, only);
+      lines.push(`round ${i + 1}:`, `${row(copy!)}  ${cpuText(copy!)}`);
+      for (const f of rest) {
+        const ratio = rate(f).recPerSec / rate(copy!).recPerSec;
+        lines.push(`${row(f)}  (${ratio.toFixed(2)}× COPY rows/s)  ${cpuText(f)}`);
+        ratios.set(f.name, [...(ratios.get(f.name) ?? []), ratio]);
+      }
+    }
+    if (rounds > 1) {
+      lines.push('median ratio to plain COPY over the rounds (each round against its own COPY):');
+      for (const [name, rs] of ratios) {
+        const sorted = [...rs].sort((a, b) => a - b);
+        lines.push(`  ${name.padEnd(44)} ${sorted[Math.floor(sorted.length / 2)]!.toFixed(2)}×  (${sorted.map((r) => r.toFixed(2)).join(', ')})`);
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+  lines.push(`peak RSS: ${peakRssMiB().toFixed(0)} MiB`);
+  return lines;
+}

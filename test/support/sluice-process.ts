@@ -1,0 +1,39 @@
+/** A `sluice run` child process for crash tests: started, watched and killed like a real deployment. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+export const SLUICE_MAIN = join(process.cwd(), 'dist/core/cli/main.js');
+
+export interface SluiceProcess {
+  name: string;
+  child: ChildProcess;
+  /** Resolves with the exit code (null when killed by a signal). */
+  exited: Promise<number | null>;
+  /** The last part of what it wrote on stderr. */
+  stderr(): string;
+}
+
+export function startSluice(name: string, configFile: string, cwd: string, env: Record<string, string> = {}): SluiceProcess {
+  const child = spawn(process.execPath, [SLUICE_MAIN, 'run', '-c', configFile], {
+    cwd,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, SLUICE_LOG_LEVEL: 'warn', ...env },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-20_000);
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { name, child, exited, stderr: () => stderr };
+}
+
+/** SIGKILL and wait until it is gone. */
+export async function killHard(p: SluiceProcess): Promise<void> {
+  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  await p.exited;
+}
+
+/** What several processes wrote on stderr, for a failure message. */
+export function stderrOf(ps: SluiceProcess[]): string {
+  return ps.map((p) => `--- ${p.name}\n${p.stderr().slice(-3000)}`).join('\n');
+}
