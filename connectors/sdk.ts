@@ -19,10 +19,17 @@ export interface SourceRecord {
   /** ms since the epoch; defaults to the time of the append. */
   timestamp?: number;
   /**
+   * Set when the source could not make a proper record of its input (e.g. a line that does not
+   * parse) and its config sends such input to the dead-letter queue. The runtime then appends
+   * `{ error, topic, original: value }` to `<topic>.dlq` (header `sluice-error: source`) in the
+   * same atomic append as the rest of the batch, instead of passing the record on.
+   */
+  deadLetter?: { error: string };
+  /**
    * The value's JSON text, when the source builds it directly (a hot path that never makes the
-   * value object, e.g. postgres_cdc): the runtime stores it as it is when the pipeline has no
-   * transforms and the topic no record schema; otherwise it reads `value`, which may then be a
-   * getter that parses `encoded` on demand.
+   * value object, e.g. postgres_cdc, or the file source's text lines): the runtime stores it as it
+   * is when the pipeline has no transforms and the topic no record schema; otherwise it reads
+   * `value`, which may then be a getter that parses `encoded` on demand.
    */
   encoded?: string | Uint8Array;
   /**
@@ -69,6 +76,27 @@ export interface Source {
   read(): Promise<SourceBatch | null>;
   ack?(position: unknown): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The source's own metrics, read by the runtime about once a second while it runs (and once
+   * more before close) and exported as `sluice_source_<type>_<name>{pipeline, ...labels}`.
+   * Synchronous and cheap: it reports counts the source keeps anyway.
+   */
+  metrics?(): SourceMetric[];
+}
+
+/** One sample of a source's metric. */
+export interface SourceMetric {
+  /** snake_case, e.g. `errors_total` (counters end in `_total`). */
+  name: string;
+  help: string;
+  /**
+   * counter: the total since this Source object was created (the runtime adds the increase to
+   * the exported counter, so it stays monotonic when the source is restarted); gauge: the value now.
+   */
+  kind: 'counter' | 'gauge';
+  /** Label values besides `pipeline`; the same label names every time for a given name. */
+  labels?: Record<string, string>;
+  value: number;
 }
 
 /** How a sink makes its writes exactly-once (or says it cannot). */
@@ -146,6 +174,14 @@ export interface Sink {
   close(): Promise<void>;
 }
 
+/** A problem in a connector's config that its JSON Schema cannot see (a bad regex, a bad glob). */
+export interface ConfigProblem {
+  /** Dotted key path inside the connector's config, e.g. `multiline.start_pattern` or `include.0`. */
+  path: string;
+  message: string;
+  hint?: string;
+}
+
 export interface SourceDeclaration<C = Record<string, unknown>> {
   kind: 'source';
   type: string;
@@ -154,6 +190,11 @@ export interface SourceDeclaration<C = Record<string, unknown>> {
   schema: JSONSchemaType<C> | Record<string, unknown>;
   /** Whether re-reading from a committed position gives exactly the same records. */
   replayable: boolean;
+  /**
+   * Checks beyond the schema, run by `sluice validate` and `sluice run` on a config the schema
+   * accepted; each problem is reported at its key's file:line:column.
+   */
+  validate?(config: C, ctx: { baseDir: string }): ConfigProblem[];
   create(config: C, ctx: ConnectorContext): Source;
   /**
    * Removes what the source keeps outside Sluice for the pipeline (e.g. a replication slot and a

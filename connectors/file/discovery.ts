@@ -44,9 +44,9 @@ export class Discovery {
   async scan(startAtEnd: boolean, stopped: () => boolean): Promise<void> {
     const { table } = this;
     const scan = ++this.scanCount;
-    const found = await findFiles(this.cfg.include, this.cfg.exclude, (path, err) =>
-      this.say('warn', `cannot list ${path}: ${err.code ?? err.message}`, `list:${path}:${err.code}`),
-    );
+    const found = await findFiles(this.cfg.include, this.cfg.exclude, (path, err) => {
+      if (this.say('warn', `cannot list ${path}: ${err.code ?? err.message}`, `list:${path}:${err.code}`)) this.stats.list_errors++;
+    });
     const seen = new Set<Tail>();
     // Files of saved streams first, so a stream claims its own inode before a copy of it can.
     const savedInodes = new Set(table.orphans.map((o) => inodeKey(o.dev, o.ino)));
@@ -196,7 +196,7 @@ export class Discovery {
       }
       kept = table.add(f, fh, fp, offset, false, now).fh !== null;
     } catch (err) {
-      this.say('warn', `cannot read ${f.path}: ${(err as Error).message}`, `read:${f.inode}`);
+      if (this.say('warn', `cannot read ${f.path}: ${(err as Error).message}`, `read:${f.inode}`)) this.stats.read_errors++;
     } finally {
       if (!kept) await fh.close().catch(() => undefined);
     }
@@ -244,7 +244,7 @@ export class Discovery {
     try {
       fh = await open(f.path, 'r');
     } catch (err) {
-      this.say('warn', `cannot open ${f.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, `open:${f.inode}`);
+      if (this.say('warn', `cannot open ${f.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, `open:${f.inode}`)) this.stats.open_errors++;
       return false;
     }
     const prefix = await readPrefix(fh, this.cfg.fingerprintBytes);
@@ -286,7 +286,9 @@ export class Discovery {
         this.stats.unreadable_files++;
       }
     } else {
-      this.say('warn', `cannot open ${f.path}: ${err.code ?? err.message}; skipped until it changes`, `open:${f.inode}:${f.ctimeMs}`);
+      if (this.say('warn', `cannot open ${f.path}: ${err.code ?? err.message}; skipped until it changes`, `open:${f.inode}:${f.ctimeMs}`)) {
+        this.stats.open_errors++;
+      }
     }
   }
 

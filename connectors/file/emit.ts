@@ -7,6 +7,7 @@ import type { SourceRecord } from '../sdk.js';
 import { frameLines, partialLineEnd } from './framing.js';
 import { formatLine, type FileFormat } from './format.js';
 import type { Tail } from './tail.js';
+import { EncodedTextRecord, TextJsonEncoder } from './text-json.js';
 
 /** Counters of the source's problems and events (docs/connectors/file-source.md, "Counters"). */
 export interface FileSourceStats {
@@ -16,7 +17,7 @@ export interface FileSourceStats {
   truncated_lines: number;
   /** Lines with invalid UTF-8, replaced by U+FFFD. */
   invalid_utf8_lines: number;
-  /** json/logfmt lines that did not parse (kept raw with parse_error). */
+  /** json/logfmt lines that did not parse (kept raw with parse_error, or sent to the DLQ). */
   parse_errors: number;
   /** Partial last lines emitted without their newline (timeout, rotation, truncation). */
   partial_lines_flushed: number;
@@ -32,6 +33,14 @@ export interface FileSourceStats {
   unreadable_files: number;
   /** Files that vanished (deleted or rotated out of reach while closed) possibly with unread bytes. */
   files_lost: number;
+  /** Files that could not be opened for another reason than permissions (logged once per file and change). */
+  open_errors: number;
+  /** Reads that failed (I/O errors): the file is closed and tried again when it changes. */
+  read_errors: number;
+  /** Directories under the globs that could not be listed (logged once per directory and error). */
+  list_errors: number;
+  /** Bytes read from files. */
+  bytes_read: number;
 }
 
 export function emptyStats(): FileSourceStats {
@@ -47,6 +56,10 @@ export function emptyStats(): FileSourceStats {
     rotated_files_drained: 0,
     unreadable_files: 0,
     files_lost: 0,
+    open_errors: 0,
+    read_errors: 0,
+    list_errors: 0,
+    bytes_read: 0,
   };
 }
 
@@ -55,6 +68,8 @@ export class Batch {
   bytes = 0;
   /** Ingest time of every event in the batch. */
   readonly iso: string;
+  /** For `format: text`: events encoded as JSON straight from the bytes (made on first use). */
+  private encoder: TextJsonEncoder | null = null;
 
   constructor(
     private readonly maxLines: number,
@@ -64,6 +79,14 @@ export class Batch {
     this.iso = new Date(now).toISOString();
   }
 
+  /** A `format: text` event of a valid UTF-8 line, encoded from its bytes. */
+  pushText(host: string, file: string, buf: Buffer, start: number, end: number): void {
+    this.encoder ??= new TextJsonEncoder(host, this.iso);
+    const encoded = this.encoder.encode(file, buf, start, end);
+    this.records.push(new EncodedTextRecord(encoded, this.now, this.encoder.view));
+    this.bytes += end - start;
+  }
+
   get full(): boolean {
     return this.records.length >= this.maxLines || this.bytes >= this.maxBytes;
   }
@@ -71,6 +94,7 @@ export class Batch {
 
 export interface EmitterOptions {
   format: FileFormat;
+  onParseError: 'keep' | 'dlq';
   maxLineBytes: number;
   host: string;
 }
@@ -138,7 +162,8 @@ export class Emitter {
   }
 
   private line(t: Tail, batch: Batch, buf: Buffer, s: number, e: number, end: number, truncated: boolean, skipAfter: boolean, valid: boolean): void {
-    if (!valid && !isUtf8(buf.subarray(s, e))) this.stats.invalid_utf8_lines++;
+    const utf8 = valid || isUtf8(buf.subarray(s, e));
+    if (!utf8) this.stats.invalid_utf8_lines++;
     if (t.agg !== null) {
       const ev = t.agg.push(buf.toString('utf8', s, e), e - s, truncated, end, skipAfter, batch.now);
       if (ev !== null) {
@@ -151,14 +176,27 @@ export class Emitter {
     }
     if (truncated) this.stats.truncated_lines++;
     if (e === s) return; // empty lines carry nothing
+    if (this.o.format === 'text' && utf8) {
+      this.stats.events++;
+      batch.pushText(this.o.host, t.path, buf, s, e);
+      return;
+    }
     this.emit(t, batch, buf.toString('utf8', s, e), e - s);
   }
 
   private emit(t: Tail, batch: Batch, text: string, bytes: number): void {
     if (text.length === 0) return;
-    const { value, parseError } = formatLine(this.o.format, text, t.path, this.o.host, batch.iso);
-    if (parseError) this.stats.parse_errors++;
+    const { value, parseError, error } = formatLine(this.o.format, text, t.path, this.o.host, batch.iso);
     this.stats.events++;
+    if (parseError) {
+      this.stats.parse_errors++;
+      if (this.o.onParseError === 'dlq') {
+        delete value.parse_error;
+        batch.records.push({ value, timestamp: batch.now, deadLetter: { error: error ?? 'does not parse' } });
+        batch.bytes += bytes;
+        return;
+      }
+    }
     batch.records.push({ value, timestamp: batch.now });
     batch.bytes += bytes;
   }

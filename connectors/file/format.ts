@@ -15,6 +15,8 @@ export type FileFormat = 'text' | 'json' | 'logfmt';
 export interface FormattedValue {
   value: Record<string, unknown>;
   parseError: boolean;
+  /** Why the line did not parse (set with parseError). */
+  error?: string;
 }
 
 const hasOwn = Object.prototype.hasOwnProperty;
@@ -27,7 +29,7 @@ function withMeta(obj: Record<string, unknown>, file: string, host: string, time
 }
 
 function failed(text: string, file: string, host: string, timestamp: string, error: string): FormattedValue {
-  return { value: { timestamp, host, file, message: text, parse_error: error }, parseError: true };
+  return { value: { timestamp, host, file, message: text, parse_error: error }, parseError: true, error };
 }
 
 /** `timestamp` is the ingest time, ISO 8601; `file` the path the line was read from. */

@@ -4,28 +4,47 @@
  * file records the data file's committed length and the next offset together. On open, the data
  * file is cut back to the committed length and reading resumes at the stored offset, so a crash
  * anywhere leaves neither a lost nor a repeated line.
+ *
+ * The state is one fixed 128-byte record (JSON padded with spaces), rewritten in place by one
+ * positioned write per batch — no temporary file, rename or fsync: it is written only after the
+ * data it counts is fdatasynced, so whatever state survives a crash or a power cut never counts
+ * more than the data file holds; an older one only makes the sink cut back and write again the
+ * same lines. A 128-byte write at offset 0 never straddles a sector, so it is not torn.
  */
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic, isErrno } from '../sdk.js';
+import { isErrno, writeFileAtomic } from '../sdk.js';
 import type { ConnectorContext, Sink, SinkBatch, SinkDeclaration } from '../sdk.js';
 
 export interface FileSinkConfig {
   path: string;
 }
 
-const NEWLINE = Buffer.from('\n');
+const LF = 0x0a;
 
 interface PartitionFile {
   handle: FileHandle;
   length: number;
   next: number | undefined;
   statePath: string;
+  /** Open for in-place rewrites once this run has written the state durably (atomically) once. */
+  state: FileHandle | null;
+}
+
+const STATE_BYTES = 128;
+
+/** The state record: `{"length":…,"next_offset":…}` padded with spaces to 127 bytes, then LF. */
+function stateRecord(length: number, next: number): Buffer {
+  const buf = Buffer.alloc(STATE_BYTES, 0x20);
+  buf.write(JSON.stringify({ length, next_offset: next }), 0, 'latin1');
+  buf[STATE_BYTES - 1] = 0x0a;
+  return buf;
 }
 
 class FileSink implements Sink {
   private readonly dir: string;
   private readonly files = new Map<string, PartitionFile>();
+  private scratch = new Uint8Array(0);
 
   constructor(config: FileSinkConfig, ctx: ConnectorContext) {
     this.dir = resolve(ctx.baseDir, config.path);
@@ -42,18 +61,16 @@ class FileSink implements Sink {
     const statePath = join(this.dir, `.${name}.state.json`);
     let state: { length: number; next_offset: number } | undefined;
     try {
+      // Earlier versions wrote the JSON unpadded (by rename): it parses the same.
       state = JSON.parse(await readFile(statePath, 'utf8')) as { length: number; next_offset: number };
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err;
     }
-    const handle = await open(join(this.dir, `${name}.ndjson`), 'a+').then(async (h) => {
-      await h.close();
-      return open(join(this.dir, `${name}.ndjson`), 'r+');
-    });
+    const handle = await openRw(join(this.dir, `${name}.ndjson`));
     const length = state?.length ?? 0;
     // Anything past the committed length was written by a run that died before committing it.
     await handle.truncate(length);
-    f = { handle, length, next: state?.next_offset, statePath };
+    f = { handle, length, next: state?.next_offset, statePath, state: null };
     this.files.set(name, f);
     return f;
   }
@@ -65,21 +82,52 @@ class FileSink implements Sink {
   async write(batch: SinkBatch): Promise<void> {
     if (batch.records.length === 0) return;
     const f = await this.file(batch.topic, batch.partition);
-    // The stored bytes are the value's JSON text already: no parse and re-stringify per record.
-    const parts: Buffer[] = [];
-    for (const r of batch.records) parts.push(r.raw, NEWLINE);
-    const buf = Buffer.concat(parts);
-    await f.handle.write(buf, 0, buf.length, f.length);
+    // The stored bytes are the value's JSON text already: no parse and re-stringify per record,
+    // copied into one buffer kept from write to write (writes never overlap).
+    const records = batch.records;
+    let size = 0;
+    for (let i = 0; i < records.length; i++) size += records[i]!.raw.length + 1;
+    if (this.scratch.length < size) this.scratch = new Uint8Array(Math.max(size, 2 * this.scratch.length));
+    const out = this.scratch;
+    let pos = 0;
+    for (let i = 0; i < records.length; i++) {
+      const raw = records[i]!.raw;
+      out.set(raw, pos);
+      pos += raw.length;
+      out[pos++] = LF;
+    }
+    await f.handle.write(out, 0, size, f.length);
     await f.handle.datasync();
-    const length = f.length + buf.length;
-    await writeFileAtomic(f.statePath, JSON.stringify({ length, next_offset: batch.nextOffset }));
+    const length = f.length + size;
+    const record = stateRecord(length, batch.nextOffset);
+    if (f.state !== null) await f.state.write(record, 0, STATE_BYTES, 0);
+    else {
+      // The first state of a run is made durable (a new file: its directory entry too): from then
+      // on a state is always there, and an older one is safe; without one the sink would fall
+      // back to the group's offset and cut the data file to 0.
+      await writeFileAtomic(f.statePath, record);
+      f.state = await open(f.statePath, 'r+');
+    }
     f.length = length;
     f.next = batch.nextOffset;
   }
 
   async close(): Promise<void> {
-    for (const f of this.files.values()) await f.handle.close();
+    for (const f of this.files.values()) {
+      await f.handle.close();
+      await f.state?.close();
+    }
     this.files.clear();
+  }
+}
+
+/** Opens a file for positioned reads and writes, creating it if needed. */
+async function openRw(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'r+');
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+    return open(path, 'w+');
   }
 }
 

@@ -7,6 +7,7 @@ import { COMPRESSED, compileGlob, PathFilter, type CompiledGlob } from './glob.j
 import { FileConfigError } from './errors.js';
 import type { FileFormat } from './format.js';
 import type { MultilineRule } from './multiline.js';
+import type { ConfigProblem } from '../sdk.js';
 
 export interface FileSourceConfig {
   include: string[];
@@ -15,7 +16,7 @@ export interface FileSourceConfig {
   start_at?: 'beginning' | 'end';
   ignore_older_ms?: number;
   format?: FileFormat;
-  on_parse_error?: 'keep';
+  on_parse_error?: 'keep' | 'dlq';
   fingerprint_bytes?: number;
   max_line_bytes?: number;
   multiline?: { start_pattern?: string; continuation_pattern?: string; timeout_ms?: number };
@@ -78,9 +79,9 @@ export const fileSourceSchema = {
       description: 'text: the line in `message`; json: one JSON object a line; logfmt: key=value pairs',
     },
     on_parse_error: {
-      enum: ['keep'],
+      enum: ['keep', 'dlq'],
       default: 'keep',
-      description: 'keep: a line that does not parse becomes { message: <line>, parse_error: <why> } (a DLQ option needs a per-record DLQ hook for sources, which the runtime does not have yet)',
+      description: 'json/logfmt lines that do not parse. keep: the event is { timestamp, host, file, message: <line>, parse_error: <why> }; dlq: { error, topic, original: { timestamp, host, file, message } } goes to <topic>.dlq instead, in the same commit',
     },
     fingerprint_bytes: {
       type: 'integer',
@@ -166,6 +167,7 @@ export interface ResolvedConfig {
   startAt: 'beginning' | 'end';
   ignoreOlderMs: number | null;
   format: FileFormat;
+  onParseError: 'keep' | 'dlq';
   fingerprintBytes: number;
   maxLineBytes: number;
   multiline: MultilineRule | null;
@@ -185,6 +187,35 @@ function regex(source: string, key: string): RegExp {
   } catch (err) {
     throw new FileConfigError(`multiline.${key} is not a valid regular expression: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * What the schema cannot check: globs that do not compile (an unclosed `{`, a bad character
+ * range) and multiline patterns that are not regular expressions; each at its key path.
+ */
+export function validateConfig(c: FileSourceConfig, baseDir: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const globs = (key: 'include' | 'exclude'): void => {
+    for (const [i, g] of (c[key] ?? []).entries()) {
+      try {
+        compileGlob(g, baseDir);
+      } catch (err) {
+        problems.push({ path: `${key}.${i}`, message: `not a valid glob: ${(err as Error).message}` });
+      }
+    }
+  };
+  globs('include');
+  globs('exclude');
+  for (const key of ['start_pattern', 'continuation_pattern'] as const) {
+    const source = c.multiline?.[key];
+    if (source === undefined) continue;
+    try {
+      new RegExp(source);
+    } catch (err) {
+      problems.push({ path: `multiline.${key}`, message: `not a valid regular expression: ${(err as Error).message}`, hint: 'JavaScript syntax; escape a literal ( [ { . * + ? with a backslash' });
+    }
+  }
+  return problems;
 }
 
 export function resolveConfig(c: FileSourceConfig, baseDir: string): ResolvedConfig {
@@ -207,6 +238,7 @@ export function resolveConfig(c: FileSourceConfig, baseDir: string): ResolvedCon
     startAt: c.start_at ?? 'beginning',
     ignoreOlderMs: c.ignore_older_ms ?? null,
     format: c.format ?? 'text',
+    onParseError: c.on_parse_error ?? 'keep',
     fingerprintBytes: c.fingerprint_bytes ?? DEFAULTS.fingerprint_bytes,
     maxLineBytes: c.max_line_bytes ?? DEFAULTS.max_line_bytes,
     multiline,

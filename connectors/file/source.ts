@@ -17,14 +17,14 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { watch, type FSWatcher } from 'chokidar';
-import type { ConnectorContext, Source, SourceBatch, SourceDeclaration } from '../sdk.js';
+import type { ConnectorContext, Source, SourceBatch, SourceDeclaration, SourceMetric } from '../sdk.js';
 import { Discovery } from './discovery.js';
 import { Batch, Emitter, emptyStats, type FileSourceStats } from './emit.js';
 import { fingerprintOf, readPrefix, verifies } from './fingerprint.js';
 import { MultilineAggregator } from './multiline.js';
 import { parsePosition, type FilePosition } from './position.js';
 import { inodeKey, type FoundFile } from './scan.js';
-import { fileSourceSchema, resolveConfig, type FileSourceConfig, type ResolvedConfig } from './source-config.js';
+import { fileSourceSchema, resolveConfig, validateConfig, type FileSourceConfig, type ResolvedConfig } from './source-config.js';
 import { StreamTable } from './streams.js';
 import type { Tail } from './tail.js';
 
@@ -57,7 +57,7 @@ export class FileSource implements Source {
     const multiline = this.cfg.multiline;
     this.table = new StreamTable(this.cfg.maxOpenFiles, () => (multiline === null ? null : new MultilineAggregator(multiline, this.cfg.maxLineBytes)));
     this.discovery = new Discovery(this.table, this.cfg, this.stats, (level, message, key) => this.say(level, message, key));
-    this.emitter = new Emitter({ format: this.cfg.format, maxLineBytes: this.cfg.maxLineBytes, host: hostname() }, this.stats);
+    this.emitter = new Emitter({ format: this.cfg.format, onParseError: this.cfg.onParseError, maxLineBytes: this.cfg.maxLineBytes, host: hostname() }, this.stats);
   }
 
   /** Files being tailed (including rotated ones still being read). */
@@ -115,6 +115,33 @@ export class FileSource implements Source {
     await this.table.closeAll();
   }
 
+  /** Its counters and file counts as metrics (exported by the runtime as sluice_source_file_*). */
+  metrics(): SourceMetric[] {
+    const s = this.stats;
+    const counter = (name: string, help: string, value: number, labels?: Record<string, string>): SourceMetric =>
+      labels === undefined ? { name, help, kind: 'counter', value } : { name, help, kind: 'counter', value, labels };
+    const errors = 'Files the source could not read, by reason: permission, vanished (with unread bytes), open, read (I/O error), list (a directory).';
+    return [
+      counter('errors_total', errors, s.unreadable_files, { reason: 'permission' }),
+      counter('errors_total', errors, s.files_lost, { reason: 'vanished' }),
+      counter('errors_total', errors, s.open_errors, { reason: 'open' }),
+      counter('errors_total', errors, s.read_errors, { reason: 'read' }),
+      counter('errors_total', errors, s.list_errors, { reason: 'list' }),
+      counter('events_total', 'Events (lines or multiline events) emitted.', s.events),
+      counter('bytes_read_total', 'Bytes read from files.', s.bytes_read),
+      counter('lines_truncated_total', 'Lines (or multiline events) cut at max_line_bytes.', s.truncated_lines),
+      counter('invalid_utf8_lines_total', 'Lines whose invalid UTF-8 was replaced by U+FFFD.', s.invalid_utf8_lines),
+      counter('parse_errors_total', 'json/logfmt lines that did not parse (kept with parse_error, or dead-lettered).', s.parse_errors),
+      counter('partial_lines_flushed_total', 'Last lines emitted without their newline (timeout, rotation, truncation).', s.partial_lines_flushed),
+      counter('truncations_total', 'Files found truncated or replaced under the source, read again from the start.', s.file_truncations),
+      counter('copies_continued_total', 'Copies of a file (copytruncate) continued where the original stopped.', s.copies_continued),
+      counter('duplicates_ignored_total', 'Copies of a file still being read, not read twice.', s.duplicates_ignored),
+      counter('rotated_files_drained_total', 'Rotated or deleted files read to their end and released.', s.rotated_files_drained),
+      { name: 'files_watched', help: 'Files being tailed, rotated ones still being read included.', kind: 'gauge', value: this.table.tails.size },
+      { name: 'files_open', help: 'File handles the source holds open.', kind: 'gauge', value: this.table.openFiles },
+    ];
+  }
+
   /** The position after everything emitted so far. */
   snapshot(): FilePosition {
     return this.table.snapshot();
@@ -159,8 +186,27 @@ export class FileSource implements Source {
     if (budget <= 0 && batch.records.length === 0) this.table.dirty = true;
   }
 
-  /** Reads one file's share; returns the bytes consumed (read or framed). */
+  /**
+   * Reads one file's share; returns the bytes consumed (read or framed). A read that fails (an
+   * I/O error) is logged and counted, and closes the file: the others go on, and this one is
+   * tried again from its committed bytes when it changes.
+   */
   private async drain(t: Tail, batch: Batch, quantum: number): Promise<number> {
+    try {
+      return await this.drainOnce(t, batch, quantum);
+    } catch (err) {
+      if (t.fh === null) throw err;
+      const e = err as NodeJS.ErrnoException;
+      if (this.say('warn', `cannot read ${t.path}: ${e.code ?? e.message}; closed, tried again when it changes`, `readerr:${t.inode}:${e.code}`)) {
+        this.stats.read_errors++;
+      }
+      await this.table.detach(t);
+      t.needsRead = false;
+      return 0;
+    }
+  }
+
+  private async drainOnce(t: Tail, batch: Batch, quantum: number): Promise<number> {
     if (t.fh === null && !(await this.reopen(t, batch))) {
       t.needsRead = false;
       return 0;
@@ -193,6 +239,7 @@ export class FileSource implements Source {
         break;
       }
       done += n;
+      this.stats.bytes_read += n;
       if (this.emitter.consume(t, batch, 'fill')) this.table.dirty = true;
       if (!t.needsRead) break;
     }
@@ -208,7 +255,10 @@ export class FileSource implements Source {
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'ENOENT') this.scanRequested = true;
-      else this.say('warn', `cannot reopen ${t.path}: ${e.code ?? e.message}`, `reopen:${t.inode}:${e.code}`);
+      else if (this.say('warn', `cannot reopen ${t.path}: ${e.code ?? e.message}`, `reopen:${t.inode}:${e.code}`)) {
+        if (e.code === 'EACCES' || e.code === 'EPERM') this.stats.unreadable_files++;
+        else this.stats.open_errors++;
+      }
       return false;
     }
     const st = await fh.stat({ bigint: true });
@@ -388,5 +438,6 @@ export const fileSource: SourceDeclaration<FileSourceConfig> = {
   summary: 'tails log files matched by globs, exactly once across restarts, truncation and rotation',
   replayable: true,
   schema: fileSourceSchema,
+  validate: (config, ctx) => validateConfig(config, ctx.baseDir),
   create: (config, ctx) => new FileSource(config, ctx),
 };

@@ -36,6 +36,8 @@ export class Metrics {
   private readonly consumerLag: Gauge<'group' | 'topic' | 'partition'>;
   private readonly commitSeconds: Histogram<never>;
   private readonly sinkWriteSeconds: Histogram<'pipeline' | 'sink'>;
+  /** Sources' own metrics, made on first report: `sluice_source_<type>_<name>`. */
+  private readonly sourceFamilies = new Map<string, Counter<string> | Gauge<string>>();
 
   constructor() {
     this.registry = new Registry();
@@ -74,7 +76,7 @@ export class Metrics {
     });
     this.invalidTotal = new Counter({
       name: 'sluice_invalid_records_total',
-      help: "Records that failed their topic's schema, by what was done with them (dlq, reject, drop).",
+      help: "Records that failed their topic's schema (or that their source dead-lettered), by what was done with them (dlq, reject, drop).",
       labelNames: ['pipeline', 'topic', 'action'],
       registers,
     });
@@ -140,6 +142,24 @@ export class Metrics {
    */
   forgetLag(group: string, topic: string, partition: number): void {
     this.consumerLag.remove({ group, topic, partition: String(partition) });
+  }
+
+  /**
+   * A source's own metric (connectors/sdk.ts SourceMetric): `value` is the increase for a
+   * counter, the value for a gauge. Names and label names come from the connector's code, so
+   * cardinality stays bounded by it and the pipelines file.
+   */
+  sourceMetric(type: string, pipeline: string, m: { name: string; help: string; kind: 'counter' | 'gauge'; labels?: Record<string, string> }, value: number): void {
+    const name = `sluice_source_${type.replace(/[^a-zA-Z0-9_]/g, '_')}_${m.name}`;
+    let family = this.sourceFamilies.get(name);
+    if (family === undefined) {
+      const config = { name, help: m.help, labelNames: ['pipeline', ...Object.keys(m.labels ?? {})], registers: [this.registry] };
+      family = m.kind === 'counter' ? new Counter(config) : new Gauge(config);
+      this.sourceFamilies.set(name, family);
+    }
+    const labels = { ...m.labels, pipeline };
+    if (family instanceof Counter) family.inc(labels, amount(name, value));
+    else family.set(labels, value);
   }
 
   commitLatency(seconds: number): void {

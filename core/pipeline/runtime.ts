@@ -13,7 +13,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ValidateFunction } from 'ajv';
 import { recordAjv } from '../schema/record-ajv.js';
-import type { Log, AppendEntry, ProducerRecord, LogRecord } from '../log/types.js';
+import type { Log, AppendEntry, ProducerRecord, LogRecord, ReadResult } from '../log/types.js';
 import { OffsetOutOfRangeError, UnknownTopicError } from '../log/errors.js';
 import type {
   ConnectorContext,
@@ -101,6 +101,8 @@ export function templatePattern(template: string): RegExp {
 }
 
 const DLQ_SUFFIX = '.dlq';
+/** Bytes a sink reads from a partition at once. */
+const SINK_READ_BYTES = 4 * 1024 * 1024;
 /** A task that failed after running this long restarts after the shortest backoff again. */
 const HEALTHY_MS = 60_000;
 
@@ -322,6 +324,7 @@ export class PipelineRuntime {
     };
     const position = await log.getCheckpoint(id);
     const source: Source = this.sourceDecl(spec.type).create(spec.config as never, ctx);
+    const stopMetrics = this.reportSourceMetrics(p, source);
     await source.open(position);
     p.source!.position = position;
     const inFlight: Promise<void>[] = [];
@@ -342,11 +345,13 @@ export class PipelineRuntime {
         const entries = await this.prepare(p, batch.records);
         const appended = log.appendAll(entries, { checkpoint: { source: id, position: batch.position }, acks: this.config.log.acks, chain });
         const n = batch.records.length;
+        // Only the position waits for the append: the records can go (young) while it is in flight.
+        const position = batch.position;
         // Acks go to the source in order, each after its batch is durable.
         acked = Promise.all([acked, appended]).then(async () => {
-          p.source!.position = batch.position;
+          p.source!.position = position;
           p.source!.recordsIn += n;
-          await source.ack?.(batch.position);
+          await source.ack?.(position);
         });
         // Awaited below; meanwhile a failure stops this loop before it issues another append.
         appended.catch((err: unknown) => (failure ??= err));
@@ -357,10 +362,47 @@ export class PipelineRuntime {
       await Promise.all(inFlight);
     } finally {
       await Promise.allSettled(inFlight);
-      await source.close();
+      await source.close().finally(stopMetrics);
     }
     // Stopped by a lost or handed-over lease is not an error of the source: the caller waits again.
     return ended;
+  }
+
+  /**
+   * Exports the source's own metrics (Source.metrics) about once a second while it runs; the
+   * returned function reports a last time and stops. Counters are reported as increases since the
+   * last look, so a restarted source (counting from 0 again) keeps the exported series monotonic.
+   */
+  private reportSourceMetrics(p: PipelineState, source: Source): () => void {
+    const metrics = this.deps.metrics;
+    if (metrics === undefined || source.metrics === undefined) return () => undefined;
+    const seen = new Map<string, number>();
+    const type = p.spec.source!.type;
+    let warned = false;
+    const report = (): void => {
+      try {
+        for (const m of source.metrics!()) {
+          if (m.kind === 'gauge') {
+            metrics.sourceMetric(type, p.spec.name, m, m.value);
+            continue;
+          }
+          const k = `${m.name}${JSON.stringify(m.labels ?? {})}`;
+          const last = seen.get(k);
+          seen.set(k, m.value);
+          // The first look exports the series even at 0, so that it exists before it grows.
+          if (last === undefined || m.value > last) metrics.sourceMetric(type, p.spec.name, m, Math.max(0, m.value - (last ?? 0)));
+        }
+      } catch (err) {
+        if (!warned) this.deps.logger.warn(`pipeline "${p.spec.name}": source metrics not exported: ${(err as Error).message}`);
+        warned = true;
+      }
+    };
+    const timer = setInterval(report, 1000);
+    timer.unref();
+    return () => {
+      clearInterval(timer);
+      report();
+    };
   }
 
   /** Source records → events → transforms → validated, keyed, encoded entries per topic. */
@@ -428,6 +470,16 @@ export class PipelineRuntime {
         topic: '',
       };
       event.topic = p.topicTemplate(event);
+      if (r.deadLetter !== undefined) {
+        // The source's own verdict (e.g. a line that did not parse): straight to the DLQ.
+        this.deps.metrics?.invalid(p.spec.name, event.topic, 'dlq', 1);
+        push(event.topic + DLQ_SUFFIX, {
+          value: JSON.stringify({ error: r.deadLetter.error, topic: event.topic, original: event.value }),
+          timestamp: event.timestamp,
+          headers: { ...event.headers, 'sluice-error': 'source' },
+        });
+        continue;
+      }
       for (const out of p.transform(event)) {
         const topic = out.topic;
         // Compiled once per topic: no await (a microtask) per record once it is known.
@@ -568,15 +620,17 @@ export class PipelineRuntime {
       committed = offset;
       lastGroupCommit = Date.now();
     };
+    const readAt = (from: number): Promise<ReadResult> =>
+      log.read(topic, partition, from, { maxBytes: SINK_READ_BYTES, maxWaitMs: this.draining ? 0 : 500, signal: wakeRead });
+    /** The read of the records after the batch being written, started before its write (read-ahead). */
+    let ahead: { from: number; read: Promise<ReadResult> } | null = null;
     try {
       while (!stop.aborted) {
-        let res;
+        let res: ReadResult;
         try {
-          res = await log.read(topic, partition, offset, {
-            maxBytes: 1024 * 1024,
-            maxWaitMs: this.draining ? 0 : 500,
-            signal: wakeRead,
-          });
+          const pending: Promise<ReadResult> | null = ahead !== null && ahead.from === offset ? ahead.read : null;
+          ahead = null;
+          res = await (pending ?? readAt(offset));
         } catch (err) {
           if (err instanceof OffsetOutOfRangeError && offset < err.startOffset) {
             // Retention removed what this sink had not read yet: like Kafka's auto.offset.reset=earliest.
@@ -605,6 +659,11 @@ export class PipelineRuntime {
           fence: lease.fence,
         };
         const t0 = performance.now();
+        // While this batch is written, the next one is read.
+        if (!this.draining) {
+          ahead = { from: res.nextOffset, read: readAt(res.nextOffset) };
+          ahead.read.catch(() => undefined);
+        }
         const run = writeLock.tail.then(() => this.deliver(p, s, sink, batch));
         writeLock.tail = run.catch(() => undefined);
         await run;

@@ -109,6 +109,13 @@ export async function loadAndCheck(file: string, builtins: Registry): Promise<Ch
       const at = typeof pointer === 'string' && pointer.startsWith('/') ? `.${pointer.slice(1).split('/').join('.')}` : '';
       issue(`pipelines.${p.name}.transforms${at}`, (err as Error).message.replace(/^transforms\/[^:]*: /, ''));
     }
+    // The source's own checks beyond its schema (bad regexes, globs), at their keys.
+    const sourceDecl = p.source === undefined ? undefined : registry.sources.find((d) => d.type === p.source!.type);
+    if (sourceDecl?.validate !== undefined && !earlier.some((i) => i.path.startsWith(`pipelines.${p.name}.source`))) {
+      for (const pr of sourceDecl.validate(p.source!.config as never, { baseDir: config.baseDir })) {
+        issue(`pipelines.${p.name}.source.${pr.path}`, pr.message, pr.hint);
+      }
+    }
     const g = deliveryGuarantee(p, registry.sources, registry.sinks);
     guarantees.push(g);
     if (p.delivery === 'exactly_once' && !g.exactlyOnce) {

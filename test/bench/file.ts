@@ -17,14 +17,33 @@ import { PipelineRuntime } from '../../core/pipeline/runtime.js';
 import { pipelinesSchema } from '../../core/pipeline/setup.js';
 import { builtinSinks, builtinSources } from '../../connectors/registry.js';
 import type { Sink, SinkBatch, SinkDeclaration } from '../../connectors/sdk.js';
-import { arg, machine, peakRssMiB, rate, row, tempDir, type Figure } from './util.js';
+import { arg, fmt, machine, peakRssMiB, rate, row, tempDir, type Figure } from './util.js';
 
 const LINE = 100; // bytes, LF included
 const SHARED_CONF = '/work/shared/bench/syslog-ng-file-to-file.conf';
 const quiet = { info: () => undefined, warn: (m: string) => console.error(m), error: (m: string) => console.error(m) };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function median(figs: Figure[]): Figure {
+/** A figure with the CPU time (user + system, every thread) the work took. */
+type CpuFigure = Figure & { cpuSeconds: number };
+
+/** CPU seconds a child process has used so far (utime + stime from /proc), or NaN. */
+function childCpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of stat (utime, stime), counted from the state field (3) on.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function linesPerCpuSecond(f: CpuFigure): string {
+  return `${fmt(f.records / f.cpuSeconds)} lines per CPU-second (${f.cpuSeconds.toFixed(1)} CPU-s)`;
+}
+
+function median<T extends Figure>(figs: T[]): T {
   return [...figs].sort((a, b) => a.seconds - b.seconds)[Math.floor(figs.length / 2)]!;
 }
 
@@ -71,7 +90,7 @@ function sinkDone(runtime: PipelineRuntime): number {
   return Object.values(s.pipelines[0]!.sinks[0]!.offsets).reduce((a, b) => a + b, 0);
 }
 
-async function sluice(dir: string, input: string, lines: number): Promise<Figure> {
+async function sluice(dir: string, input: string, lines: number): Promise<CpuFigure> {
   const text = `version: 1
 log: { data_dir: ./data }
 topics:
@@ -87,14 +106,16 @@ pipelines:
   const log = await openLocalLog({ dir: config.log.dataDir, retentionSchedule: false });
   const runtime = new PipelineRuntime(config, { log, sources: builtinSources, sinks: builtinSinks, logger: quiet });
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   await runtime.start();
   while (sinkDone(runtime) < lines) await sleep(5);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
   const delivered = sinkDone(runtime);
   await runtime.stop(5000);
   await log.close();
   if (delivered !== lines) throw new Error(`sluice delivered ${delivered} lines, expected ${lines}`);
-  return { name: 'sluice: file → log (durable) → file sink', records: lines, bytes: lines * LINE, seconds };
+  return { name: 'sluice: file → log (durable) → file sink', records: lines, bytes: lines * LINE, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 function ensureSyslogNg(): string | undefined {
@@ -110,7 +131,7 @@ function ensureSyslogNg(): string | undefined {
   return bin;
 }
 
-async function syslogNg(bin: string, dir: string, input: string, lines: number): Promise<Figure> {
+async function syslogNg(bin: string, dir: string, input: string, lines: number): Promise<CpuFigure> {
   const out = join(dir, 'sng.out');
   const conf = join(dir, 'sng.conf');
   writeFileSync(conf, readFileSync(SHARED_CONF, 'utf8').replace('"IN"', JSON.stringify(input)).replace('"OUT"', JSON.stringify(out)));
@@ -129,11 +150,12 @@ async function syslogNg(bin: string, dir: string, input: string, lines: number):
     await sleep(5);
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpuSeconds = childCpuSeconds(child.pid);
   child.kill('SIGTERM');
   await new Promise((r) => (exited ? r(undefined) : child.on('exit', r)));
   const got = countLines(out);
   if (got !== lines) throw new Error(`syslog-ng wrote ${got} lines, expected ${lines}`);
-  return { name: 'syslog-ng 3.38: file → file', records: lines, bytes: want, seconds };
+  return { name: 'syslog-ng 3.38: file → file', records: lines, bytes: want, seconds, cpuSeconds };
 }
 
 // ---- latency ----
@@ -237,8 +259,8 @@ export async function benchFile(args: string[]): Promise<string[]> {
   const out = [`machine: ${machine()}`, `${lines} lines of ${LINE} B (${mbytes} MiB), median of ${rounds} round(s)`];
   const bin = ensureSyslogNg();
   if (bin === undefined) out.push('syslog-ng could not be installed: peer skipped');
-  const sl: Figure[] = [];
-  const sn: Figure[] = [];
+  const sl: CpuFigure[] = [];
+  const sn: CpuFigure[] = [];
   for (let i = 0; i < rounds; i++) {
     const { dir, remove } = tempDir('sluice-bench-file');
     try {
@@ -246,7 +268,7 @@ export async function benchFile(args: string[]): Promise<string[]> {
       writeInput(input, lines);
       if (bin !== undefined) sn.push(await syslogNg(bin, dir, input, lines));
       sl.push(await sluice(dir, input, lines));
-      console.error(`round ${i + 1}: ${row(sl[sl.length - 1]!)}${sn.length > 0 ? ` | ${row(sn[sn.length - 1]!)}` : ''}`);
+      console.error(`round ${i + 1}: ${row(sl[sl.length - 1]!)}, ${linesPerCpuSecond(sl[sl.length - 1]!)}${sn.length > 0 ? ` | ${row(sn[sn.length - 1]!)}, ${linesPerCpuSecond(sn[sn.length - 1]!)}` : ''}`);
     } finally {
       remove();
     }
@@ -254,9 +276,11 @@ export async function benchFile(args: string[]): Promise<string[]> {
   const s = median(sl);
   if (sn.length > 0) {
     const p = median(sn);
-    out.push(row(p), row(s, p));
+    out.push(row(p), `  ${linesPerCpuSecond(p)}`, row(s, p), `  ${linesPerCpuSecond(s)}`);
     out.push(`  → sluice / syslog-ng = ${(rate(s).recPerSec / rate(p).recPerSec).toFixed(2)}× (target ≥ 2.5×)`);
-  } else out.push(row(s));
+    // Less sensitive to other work on the machine than the wall-clock ratio.
+    out.push(`  → per CPU-second: sluice / syslog-ng = ${(p.cpuSeconds / s.cpuSeconds).toFixed(2)}×`);
+  } else out.push(row(s), `  ${linesPerCpuSecond(s)}`);
   const { dir, remove } = tempDir('sluice-bench-file-latency');
   try {
     out.push(...(await latencyRun(dir, latRate, latSeconds)));

@@ -19,7 +19,9 @@ afterAll(removeTempDirs);
 type Prop = { default?: unknown; properties?: Record<string, Prop> };
 
 function tableRows(): Map<string, string> {
-  const section = PAGE.slice(PAGE.indexOf('## Configuration'));
+  const from = PAGE.indexOf('## Configuration');
+  const to = PAGE.indexOf('\n## ', from + 1);
+  const section = PAGE.slice(from, to < 0 ? undefined : to);
   const rows = new Map<string, string>();
   for (const line of section.split('\n')) {
     const m = /^\| `([a-z_.]+)` \|(.*)$/.exec(line);

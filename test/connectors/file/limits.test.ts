@@ -95,6 +95,7 @@ async function permissionScenario(
   const a = await start(undefined);
   const first = await a.readUntil(1, 2000);
   const unreadable = a.src.stats.unreadable_files;
+  const metric = a.src.metrics().find((m) => m.name === 'errors_total' && m.labels?.reason === 'permission')?.value;
   await chmodSecret(0o644);
   const later = await a.readUntil(1, 5000);
   await a.stop();
@@ -108,7 +109,7 @@ async function permissionScenario(
   await chmodSecret(0o644);
   const afterRestart = await b.readUntil(1, 5000, pending);
   await b.stop();
-  return { first, later, unreadable, afterRestart, logs };
+  return { first, later, unreadable, metric, afterRestart, logs };
 }
 
 describe('file source: unreadable files', () => {
@@ -123,6 +124,7 @@ describe('file source: unreadable files', () => {
       const r = await permissionScenario(dir, FileSource, (mode) => chmod(secret, mode), (text) => appendFile(secret, text));
       expect(r.first).toEqual(['readable']);
       expect(r.unreadable).toBe(1);
+      expect(r.metric).toBe(1);
       expect(r.logs.join('\n')).toMatch(/secret\.log: permission denied/);
       expect(r.later).toEqual(['secret']);
       expect(r.afterRestart).toEqual(['secret-2']);
@@ -152,6 +154,7 @@ describe('file source: unreadable files', () => {
     const r = JSON.parse(out) as Awaited<ReturnType<typeof permissionScenario>>;
     expect(r.first).toEqual(['readable']);
     expect(r.unreadable).toBe(1);
+    expect(r.metric).toBe(1);
     expect(r.logs.join('\n')).toMatch(/secret\.log: permission denied \(EACCES\)/);
     expect(r.later).toEqual(['secret']);
     expect(r.afterRestart).toEqual(['secret-2']);
