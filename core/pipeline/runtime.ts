@@ -10,9 +10,8 @@
  *  - log → sink: transactional and idempotent sinks keep their own offsets, which win over the
  *    group's; at-least-once sinks commit the group offset right after each write.
  */
-import { readFile } from 'node:fs/promises';
 import type { ValidateFunction } from 'ajv';
-import { recordAjv } from '../schema/record-ajv.js';
+import { RecordSchemas } from '../schema/record-ajv.js';
 import type { Log, AppendEntry, ProducerRecord, LogRecord, ReadResult } from '../log/types.js';
 import { OffsetOutOfRangeError, UnknownTopicError } from '../log/errors.js';
 import type {
@@ -139,7 +138,7 @@ export class PipelineRuntime {
   private readonly drainSignal = new AbortController();
   private readonly knownTopics = new Set<string>();
   private readonly validators = new Map<string, ValidateFunction | null>();
-  private readonly ajv = recordAjv();
+  private readonly schemas = new RecordSchemas();
   private readonly startedAt = Date.now();
   private readonly maxInFlight: number;
   private readonly groupCommitMs: number;
@@ -218,10 +217,7 @@ export class PipelineRuntime {
     if (this.validators.has(topic)) return this.validators.get(topic)!;
     const path = this.config.topics.get(topic)?.schema;
     let v: ValidateFunction | null = null;
-    if (path !== undefined) {
-      const schema = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-      v = this.ajv.compile(schema);
-    }
+    if (path !== undefined) v = await this.schemas.load(path);
     this.validators.set(topic, v);
     return v;
   }
@@ -488,7 +484,7 @@ export class PipelineRuntime {
         if (validate !== null && !validate(out.value)) {
           const action = this.config.topics.get(topic)?.onInvalid ?? 'dlq';
           this.deps.metrics?.invalid(p.spec.name, topic, action, 1);
-          const errors = this.ajv.errorsText(validate.errors);
+          const errors = this.schemas.ajv.errorsText(validate.errors);
           if (action === 'drop') continue;
           if (action === 'reject') throw new Error(`record rejected by the schema of topic "${topic}": ${errors}`);
           push(topic + DLQ_SUFFIX, {

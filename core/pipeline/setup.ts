@@ -3,7 +3,7 @@
  * (core never imports connectors itself), the composed schema, and the checks beyond the schema.
  */
 import { readFile } from 'node:fs/promises';
-import { recordAjv } from '../schema/record-ajv.js';
+import { RecordSchemas } from '../schema/record-ajv.js';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseDocument } from 'yaml';
@@ -88,11 +88,11 @@ export async function loadAndCheck(file: string, builtins: Registry): Promise<Ch
   const issue = (path: string, message: string, hint?: string): void => {
     issues.push(hint === undefined ? { file, line: 1, column: 1, path, message } : { file, line: 1, column: 1, path, message, hint });
   };
-  const ajv = recordAjv();
+  const schemas = new RecordSchemas();
   for (const [name, t] of config.topics) {
     if (t.schema === undefined) continue;
     try {
-      ajv.compile(JSON.parse(await readFile(t.schema, 'utf8')) as Record<string, unknown>);
+      await schemas.load(t.schema);
     } catch (err) {
       issue(`topics.${name}.schema`, `record schema ${t.schema} cannot be used: ${(err as Error).message}`);
     }

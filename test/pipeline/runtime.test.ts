@@ -376,6 +376,32 @@ pipelines:
     }
   });
 
+  it('one schema file with an $id serves several topics', async () => {
+    const dir = await tempDir();
+    const shared = JSON.stringify({ $id: 'https://example.com/strict.json', ...JSON.parse(STRICT) });
+    const h = await harness(
+      dir,
+      `version: 1
+topics:
+  a: { partitions: 1, schema: ./strict.schema.json, on_invalid: drop }
+  b: { partitions: 1, schema: ./strict.schema.json, on_invalid: drop }
+pipelines:
+  ga:
+    source: { type: generate, count: ${N}, seed: ${SEED}, batch_size: 50 }
+    topic: a
+  gb:
+    source: { type: generate, count: ${N}, seed: ${SEED}, batch_size: 50 }
+    topic: b
+`,
+      { files: { 'strict.schema.json': shared } },
+    );
+    await h.runtime.start();
+    await h.runtime.whenSourcesDone();
+    expect((await readTopic(h.log, 'a')).length).toBe(validIds.length);
+    expect((await readTopic(h.log, 'b')).length).toBe(validIds.length);
+    expect(await shutdown(h)).toBe(true);
+  });
+
   it('drop: invalid events are dropped, nothing is dead-lettered', async () => {
     const dir = await tempDir();
     const h = await harness(dir, yaml('drop'), { files: { 'strict.schema.json': STRICT } });
