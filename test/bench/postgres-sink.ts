@@ -20,8 +20,8 @@ import { startPostgres, type PgServer } from '../support/postgres.js';
 import { arg, machine, peakRssMiB, rate, row, timed, type Figure } from './util.js';
 
 const SERVICES = ['api', 'web', 'worker', 'billing'];
-/** The runtime reads 1 MiB at a time (core/pipeline/runtime.ts); `SLUICE_BENCH_BATCH_BYTES` changes it here to see what a transaction costs. */
-const BATCH_BYTES = Number(process.env.SLUICE_BENCH_BATCH_BYTES ?? 1024 * 1024);
+/** The runtime reads 4 MiB at a time (SINK_READ_BYTES in core/pipeline/runtime.ts); `SLUICE_BENCH_BATCH_BYTES` changes it here to see what a transaction costs. */
+const BATCH_BYTES = Number(process.env.SLUICE_BENCH_BATCH_BYTES ?? 4 * 1024 * 1024);
 const TABLE = 'CREATE TABLE events (id bigint PRIMARY KEY, timestamp text, level text, service text, message text)';
 
 class Rec implements SinkRecord {
@@ -64,7 +64,7 @@ function made(rows: number, value: (id: number) => unknown): Made {
   return { raws, bytes };
 }
 
-/** Fresh (unparsed) records in batches of about 1 MiB, offsets from 0, as the runtime reads them. */
+/** Fresh (unparsed) records in batches of about BATCH_BYTES, offsets from 0, as the runtime reads them. */
 function batches(m: Made): (SinkBatch | undefined)[] {
   const out: SinkBatch[] = [];
   let records: SinkRecord[] = [];
@@ -184,7 +184,7 @@ async function round(server: PgServer, n: number, rows: number, only: string): P
   await c.query(TABLE);
   await c.end();
   const rowsMade = made(rows, event);
-  const append = await viaSink(appendUrl, 'sink append (COPY + offsets, 10k rows a txn)', {}, rowsMade, rows);
+  const append = await viaSink(appendUrl, 'sink append (COPY + offsets, a txn per batch)', {}, rowsMade, rows);
   if (only === 'append') return [copy, append];
 
   const upsertUrl = await server.createDatabase(`upsert_${n}`);
