@@ -1,8 +1,8 @@
 /**
  * Three `sluice run` workers share one pipeline on JetStream (generate → topic of 6 partitions →
  * Postgres sink, transactional). One worker is SIGKILLed mid-stream, then another; the survivors
- * take over the source and the partitions through KV leases, and at the end the table holds every
- * generated record exactly once. SLUICE_WORKERS_RECORDS / SLUICE_WORKERS_RATE make it longer.
+ * take over the source and the partitions through KV leases; then nats-server itself restarts.
+ * At the end the table holds every generated record exactly once. SLUICE_WORKERS_RECORDS / SLUICE_WORKERS_RATE make it longer.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -97,7 +97,7 @@ async function leaseHolders(): Promise<Set<string>> {
   }
 }
 
-describe('crash: three workers on JetStream, two SIGKILLed', () => {
+describe('crash: three workers on JetStream, two SIGKILLed, nats-server restarted', () => {
   it(`delivers ${RECORDS} records exactly once to Postgres`, async () => {
     await writeFile(join(dir, 'pipelines.yaml'), config());
     const file = join(dir, 'pipelines.yaml');
@@ -113,6 +113,9 @@ describe('crash: three workers on JetStream, two SIGKILLed', () => {
     await killHard(workers[0]!);
     await waitRows((RECORDS * 2) / 5, 60_000);
     await killHard(workers[1]!);
+    // And the server itself restarts mid-stream: the survivor reconnects, nothing lost or repeated.
+    await waitRows((RECORDS * 3) / 5, 60_000);
+    await nats.restart();
 
     await waitRows(RECORDS, RECORDS / RATE * 1000 + 90_000);
     // Give a late duplicate (if any) the time to show up.
