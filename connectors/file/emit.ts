@@ -29,6 +29,7 @@ export interface FileSourceStats {
   duplicates_ignored: number;
   /** Rotated or deleted files read to their end and released. */
   rotated_files_drained: number;
+  files_closed_inactive: number;
   /** Files that could not be opened (permissions); tried again when they change. */
   unreadable_files: number;
   /** Files that vanished (deleted or rotated out of reach while closed) possibly with unread bytes. */
@@ -54,6 +55,7 @@ export function emptyStats(): FileSourceStats {
     copies_continued: 0,
     duplicates_ignored: 0,
     rotated_files_drained: 0,
+    files_closed_inactive: 0,
     unreadable_files: 0,
     files_lost: 0,
     open_errors: 0,

@@ -24,6 +24,7 @@ export interface FileSourceConfig {
   rotate_wait_ms?: number;
   poll_interval_ms?: number;
   max_open_files?: number;
+  close_inactive_ms?: number;
   read_buffer_bytes?: number;
   batch_max_lines?: number;
   batch_max_bytes?: number;
@@ -37,6 +38,7 @@ export const DEFAULTS = {
   rotate_wait_ms: 5000,
   poll_interval_ms: 1000,
   max_open_files: 256,
+  close_inactive_ms: 300_000,
   read_buffer_bytes: 1024 * 1024,
   batch_max_lines: 10_000,
   batch_max_bytes: 2 * 1024 * 1024,
@@ -137,6 +139,12 @@ export const fileSourceSchema = {
       default: DEFAULTS.max_open_files,
       description: 'file handles kept open; past it the least recently read files are closed and reopened when they grow',
     },
+    close_inactive_ms: {
+      type: 'integer',
+      minimum: 0,
+      default: DEFAULTS.close_inactive_ms,
+      description: 'a file read to its end that has not grown for this long has its handle closed (reopened when it grows); 0 keeps handles open',
+    },
     read_buffer_bytes: {
       type: 'integer',
       minimum: 64,
@@ -176,6 +184,7 @@ export interface ResolvedConfig {
   rotateWaitMs: number;
   pollIntervalMs: number;
   maxOpenFiles: number;
+  closeInactiveMs: number;
   readBufferBytes: number;
   batchMaxLines: number;
   batchMaxBytes: number;
@@ -247,6 +256,7 @@ export function resolveConfig(c: FileSourceConfig, baseDir: string): ResolvedCon
     rotateWaitMs: c.rotate_wait_ms ?? DEFAULTS.rotate_wait_ms,
     pollIntervalMs: c.poll_interval_ms ?? DEFAULTS.poll_interval_ms,
     maxOpenFiles: c.max_open_files ?? DEFAULTS.max_open_files,
+    closeInactiveMs: c.close_inactive_ms ?? DEFAULTS.close_inactive_ms,
     readBufferBytes: c.read_buffer_bytes ?? DEFAULTS.read_buffer_bytes,
     batchMaxLines: c.batch_max_lines ?? DEFAULTS.batch_max_lines,
     batchMaxBytes: c.batch_max_bytes ?? DEFAULTS.batch_max_bytes,

@@ -137,6 +137,7 @@ export class FileSource implements Source {
       counter('copies_continued_total', 'Copies of a file (copytruncate) continued where the original stopped.', s.copies_continued),
       counter('duplicates_ignored_total', 'Copies of a file still being read, not read twice.', s.duplicates_ignored),
       counter('rotated_files_drained_total', 'Rotated or deleted files read to their end and released.', s.rotated_files_drained),
+      counter('files_closed_inactive_total', 'Handles closed after close_inactive_ms without growth (reopened when the file grows).', s.files_closed_inactive),
       { name: 'files_watched', help: 'Files being tailed, rotated ones still being read included.', kind: 'gauge', value: this.table.tails.size },
       { name: 'files_open', help: 'File handles the source holds open.', kind: 'gauge', value: this.table.openFiles },
     ];
@@ -336,7 +337,7 @@ export class FileSource implements Source {
 
   /** Partial lines and multiline events whose wait is over; rotated files read to their end. */
   private async timeouts(batch: Batch, now: number): Promise<void> {
-    const { partialLineTimeoutMs: partialMs, multilineTimeoutMs: multilineMs, rotateWaitMs } = this.cfg;
+    const { partialLineTimeoutMs: partialMs, multilineTimeoutMs: multilineMs, rotateWaitMs, closeInactiveMs } = this.cfg;
     for (const t of [...this.table.tails.values()]) {
       if (!t.atEof()) continue;
       if (!t.matched && t.fh !== null && now - Math.max(t.lastDataAt, t.unmatchedAt) >= rotateWaitMs) {
@@ -355,6 +356,12 @@ export class FileSource implements Source {
         this.table.remove(t);
         continue;
       }
+      if (t.matched && t.fh !== null && closeInactiveMs > 0 && t.carry === null && t.agg?.pending !== true && now - t.lastDataAt >= closeInactiveMs) {
+        // Idle: give the handle back (the next walk reopens it by path, checking its identity, when it grows).
+        this.stats.files_closed_inactive++;
+        await this.table.detach(t);
+        continue;
+      }
       if (t.carry !== null && !t.scanSkip && partialMs > 0 && now - t.lastDataAt >= partialMs) {
         if (this.emitter.consume(t, batch, 'final')) this.table.dirty = true;
       } else if (t.agg?.pending === true && now - t.agg.lastAt >= multilineMs) {
@@ -366,9 +373,10 @@ export class FileSource implements Source {
   /** When the next timer-driven step is due: a poll, a timeout, a release. */
   private nextDeadline(now: number): number {
     if (this.table.ready.size > 0) return now;
-    const { partialLineTimeoutMs: partialMs, multilineTimeoutMs: multilineMs, rotateWaitMs, pollIntervalMs } = this.cfg;
+    const { partialLineTimeoutMs: partialMs, multilineTimeoutMs: multilineMs, rotateWaitMs, pollIntervalMs, closeInactiveMs } = this.cfg;
     let next = Math.min(this.lastScanAt, this.lastRefreshAt) + pollIntervalMs;
     for (const t of this.table.tails.values()) {
+      if (t.matched && t.fh !== null && closeInactiveMs > 0) next = Math.min(next, t.lastDataAt + closeInactiveMs);
       if (!t.matched && t.fh !== null) next = Math.min(next, Math.max(t.lastDataAt, t.unmatchedAt) + rotateWaitMs);
       if (t.carry !== null && !t.scanSkip && partialMs > 0) next = Math.min(next, t.lastDataAt + partialMs);
       if (t.agg?.pending === true) next = Math.min(next, t.agg.lastAt + multilineMs);

@@ -23,6 +23,23 @@ describe('file source: many files, few handles', () => {
     await d.close();
   });
 
+  it('closes idle files after close_inactive_ms and reopens them when they grow', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'a.log'), 'line-0 a\nline-1 a\n');
+    await writeFile(join(dir, 'b.log'), 'line-2 b\n');
+    const d = await Driver.open({ include: ['*.log'], close_inactive_ms: 300, poll_interval_ms: 50 }, dir);
+    const got = await d.collect(3);
+    expect(d.source.openFileCount).toBe(2);
+    for (const e of await d.settle(700)) got.push(e);
+    expect(d.source.openFileCount).toBe(0);
+    expect(d.source.stats.files_closed_inactive).toBe(2);
+    await appendFile(join(dir, 'a.log'), 'line-3 a\n');
+    for (const e of await d.collect(1)) got.push(e);
+    expect(d.source.openFileCount).toBe(1);
+    expect(exactlyOnce(countSeq(got), 4)).toEqual([]);
+    await d.close();
+  });
+
   it('new files stay tracked with rotate_wait_ms: 0 (they are not mistaken for rotated ones)', async () => {
     const dir = await tempDir();
     const d = await Driver.open({ include: ['*.log'], rotate_wait_ms: 0 }, dir);
