@@ -539,7 +539,14 @@ export class PipelineRuntime {
         const parts: [string, number][] = [];
         for (const topic of await this.deps.log.listTopics()) {
           if (topic.endsWith(DLQ_SUFFIX) || !p.topicPattern.test(topic)) continue;
-          const { partitions } = await this.deps.log.describeTopic(topic);
+          let partitions: number;
+          try {
+            ({ partitions } = await this.deps.log.describeTopic(topic));
+          } catch (err) {
+            // Deleted since it was listed, or still being created by another worker: next scan.
+            if (err instanceof UnknownTopicError) continue;
+            throw err;
+          }
           for (let part = 0; part < partitions; part++) parts.push([topic, part]);
         }
         const share = this.coordinator.fairShare(parts.length);

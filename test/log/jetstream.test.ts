@@ -43,6 +43,17 @@ function open(prefix: string, extra: Partial<Parameters<typeof openJetStreamLog>
 }
 
 describe('JetStream backend', () => {
+  it('lets several processes ensure one topic at the same moment', async () => {
+    const prefix = uniquePrefix();
+    const logs = await Promise.all([open(prefix), open(prefix), open(prefix)]);
+    try {
+      const described = await Promise.all(logs.map((l) => l.ensureTopic('together', { partitions: 8 })));
+      for (const d of described) expect(d.partitions).toBe(8);
+    } finally {
+      for (const l of logs) await l.close();
+    }
+  });
+
   it('recovers a checkpoint from the frames when the KV cache lags behind them', async () => {
     const prefix = uniquePrefix();
     let log = await open(prefix);

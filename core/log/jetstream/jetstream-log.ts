@@ -43,7 +43,10 @@ import { JETSTREAM_DEFAULTS, type JetStreamLogOptions } from './options.js';
 import { JsPartition, isStreamNotFound, type OutFrame, type PartitionContext } from './partition.js';
 import { checkpointHeaders, recoverSource, txnId, writeCache, type SourceState } from './sources.js';
 import { liveKeys } from './kv-keys.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
+/** How long ensureTopic waits for the streams of a topic another process is creating. */
+const TOPIC_CREATION_WAIT_MS = 15_000;
 const DEFAULT_READ_BYTES = 1024 * 1024;
 /** Room left in a message for the headers (checkpoint positions travel there). */
 const HEADER_ROOM = 64 * 1024;
@@ -240,8 +243,18 @@ export class JetStreamLog implements Log {
     try {
       return await this.createTopic(name, config);
     } catch (err) {
-      if (err instanceof TopicExistsError) return this.describeTopic(name);
-      throw err;
+      if (!(err instanceof TopicExistsError)) throw err;
+    }
+    // Another process created it a moment ago (workers starting together): its entry is there,
+    // its streams may still be on their way.
+    const deadline = Date.now() + TOPIC_CREATION_WAIT_MS;
+    for (;;) {
+      try {
+        return await this.describeTopic(name);
+      } catch (err) {
+        if (!(err instanceof UnknownTopicError) || Date.now() > deadline) throw err;
+        await sleep(100);
+      }
     }
   }
 
