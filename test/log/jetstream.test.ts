@@ -43,6 +43,24 @@ function open(prefix: string, extra: Partial<Parameters<typeof openJetStreamLog>
 }
 
 describe('JetStream backend', () => {
+  it('completes a topic whose creator died between its entry and its streams', async () => {
+    const prefix = uniquePrefix();
+    const warnings: string[] = [];
+    const log = await open(prefix, { topicCreationWaitMs: 300, onWarning: (m) => warnings.push(m) });
+    try {
+      await log.createTopic('cut', { partitions: 2 });
+      // As if the creator had died after writing the entry: the second partition's stream is gone.
+      await (await nc.jetstreamManager()).streams.delete(streamName(prefix, 'cut', 1));
+      const d = await log.ensureTopic('cut', { partitions: 2 });
+      expect(d.partitions).toBe(2);
+      expect(warnings.some((w) => w.includes('partition 1 had no stream'))).toBe(true);
+      await log.append('cut', [{ value: 'x', partition: 1 }]);
+      expect((await readAll(log, 'cut', 1)).map((r) => r.value.toString())).toEqual(['x']);
+    } finally {
+      await log.close();
+    }
+  });
+
   it('lets several processes ensure one topic at the same moment', async () => {
     const prefix = uniquePrefix();
     const logs = await Promise.all([open(prefix), open(prefix), open(prefix)]);

@@ -45,8 +45,6 @@ import { checkpointHeaders, recoverSource, txnId, writeCache, type SourceState }
 import { liveKeys } from './kv-keys.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** How long ensureTopic waits for the streams of a topic another process is creating. */
-const TOPIC_CREATION_WAIT_MS = 15_000;
 const DEFAULT_READ_BYTES = 1024 * 1024;
 /** Room left in a message for the headers (checkpoint positions travel there). */
 const HEADER_ROOM = 64 * 1024;
@@ -247,15 +245,35 @@ export class JetStreamLog implements Log {
     }
     // Another process created it a moment ago (workers starting together): its entry is there,
     // its streams may still be on their way.
-    const deadline = Date.now() + TOPIC_CREATION_WAIT_MS;
+    const deadline = Date.now() + (this.options.topicCreationWaitMs ?? JETSTREAM_DEFAULTS.topicCreationWaitMs);
     for (;;) {
       try {
         return await this.describeTopic(name);
       } catch (err) {
-        if (!(err instanceof UnknownTopicError) || Date.now() > deadline) throw err;
+        if (!(err instanceof UnknownTopicError)) throw err;
+        if (Date.now() > deadline) return this.completeCreation(name);
         await sleep(100);
       }
     }
+  }
+
+  /**
+   * A topic whose entry exists but whose streams never came (its creator died in between): the
+   * missing streams are added. Only adds — a stream that exists is never touched.
+   */
+  private async completeCreation(name: string): Promise<TopicDescription> {
+    const entry = await this.topicsKv.get(escapeTopic(name));
+    if (entry === null || entry.operation !== 'PUT') throw new UnknownTopicError(name);
+    const meta = JSON.parse(entry.string()) as TopicMeta;
+    for (let p = 0; p < meta.partitions; p++) {
+      const cfg = this.streamConfig(name, p, meta);
+      await this.session.jsm.streams.info(cfg.name!).catch(async (err: unknown) => {
+        if (!isStreamNotFound(err)) throw err;
+        this.warn(`topic ${name}: partition ${p} had no stream (its creation was cut short); created it`);
+        await this.session.jsm.streams.add(cfg);
+      });
+    }
+    return this.describeTopic(name);
   }
 
   async deleteTopic(name: string): Promise<void> {

@@ -28,6 +28,11 @@ export interface JetStreamLogOptions extends NatsConnectionOptions {
   maxFrameBytes?: number;
   /** How long an append keeps retrying through a server restart before it fails. Default 30 000 ms. */
   publishRetryMs?: number;
+  /**
+   * How long ensureTopic waits for the streams of a topic another process is creating before it
+   * adds the missing ones itself (their creator died). Default 15 000 ms.
+   */
+  topicCreationWaitMs?: number;
   onWarning?: (message: string) => void;
 }
 
@@ -39,6 +44,7 @@ export const JETSTREAM_DEFAULTS = {
   maxInflight: 1000,
   maxFrameBytes: 1024 * 1024,
   publishRetryMs: 30_000,
+  topicCreationWaitMs: 15_000,
   connectTimeoutMs: 5_000,
   leaseTtlMs: 10_000,
 };
