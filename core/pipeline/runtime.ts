@@ -420,8 +420,9 @@ export class PipelineRuntime {
     let lastValidate: ValidateFunction | null = null;
     let lastList: ProducerRecord[] = [];
     for (const r of records) {
-      // Pre-encoded values pass through as they are when nothing needs the value object.
-      if (direct && r.encoded !== undefined) {
+      // Pre-encoded values pass through as they are when nothing needs the value object (a
+      // record the source dead-letters takes the general path to <topic>.dlq).
+      if (direct && r.encoded !== undefined && r.deadLetter === undefined) {
         const timestamp = r.timestamp ?? now;
         let topic: string | undefined;
         const view = p.topicFields === null ? undefined : r.templateView;
