@@ -8,16 +8,15 @@
  * restart waits for the killed worker's source lease to expire (lease_ttl_ms 1000):
  *   SLUICE_CRASH_JS_RUNS=200 SLUICE_CRASH_JS_RECORDS=500000 npx vitest run test/crash/pipeline-crash
  */
-import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { NatsServer } from '../support/nats.js';
 import { startLogNats, uniquePrefix } from '../support/nats-log.js';
+import { fileSinkIds, startSluice, type SluiceProcess } from '../support/sluice-process.js';
 
-const MAIN = join(process.cwd(), 'dist/core/cli/main.js');
 const RUNS = Number(process.env.SLUICE_CRASH_RUNS ?? 20);
 const RECORDS = Number(process.env.SLUICE_CRASH_RECORDS ?? 40_000);
 // Paced so that every run is cut off mid-stream; the soak mode can raise it.
@@ -69,37 +68,9 @@ pipelines:
 `;
 }
 
-async function outputIds(dir: string): Promise<number[]> {
-  const ids: number[] = [];
-  let files: string[] = [];
-  try {
-    files = (await readdir(join(dir, 'out'))).filter((f) => f.endsWith('.ndjson'));
-  } catch {
-    return ids;
-  }
-  for (const f of files) {
-    const text = await readFile(join(dir, 'out', f), 'utf8');
-    for (const line of text.split('\n')) {
-      if (line === '') continue;
-      ids.push((JSON.parse(line) as { id: number }).id);
-    }
-  }
-  return ids;
-}
-
-function start(dir: string, logLevel = 'warn') {
-  const child = spawn(process.execPath, [MAIN, 'run', '-c', join(dir, 'pipelines.yaml')], {
-    cwd: dir,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, SLUICE_LOG_LEVEL: logLevel },
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
-    child.on('exit', (code, signal) => r({ code, signal })),
-  );
-  return { child, exited, stderr: () => stderr };
-}
+const outputIds = (dir: string): Promise<number[]> => fileSinkIds(join(dir, 'out'));
+const start = (dir: string, logLevel = 'warn'): SluiceProcess =>
+  startSluice('sluice run', join(dir, 'pipelines.yaml'), dir, { SLUICE_LOG_LEVEL: logLevel });
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -119,8 +90,8 @@ describe.each(BACKENDS)('crash ($name): sluice run killed with SIGKILL at random
       const run = start(dir);
       await new Promise((r) => setTimeout(r, backend.lifeMs[0] + Math.random() * backend.lifeMs[1]));
       run.child.kill('SIGKILL');
-      const { signal, code } = await run.exited;
-      if (signal === 'SIGKILL') kills++;
+      const code = await run.exited;
+      if (run.child.signalCode === 'SIGKILL') kills++;
       else expect.fail(`run ${i} ended by itself (code ${code}) before the kill: ${run.stderr()}`);
       // The sink's output never holds a repeat, even between runs.
       const ids = await outputIds(dir);
@@ -141,8 +112,7 @@ describe.each(BACKENDS)('crash ($name): sluice run killed with SIGKILL at random
       ids = await outputIds(dir);
     }
     last.child.kill('SIGTERM');
-    const { code } = await last.exited;
-    expect(code, last.stderr()).toBe(0);
+    expect(await last.exited, last.stderr()).toBe(0);
     ids = await outputIds(dir);
     expect(ids.length).toBe(RECORDS);
     const sorted = [...ids].sort((a, b) => a - b);

@@ -5,22 +5,21 @@
  * the output holds every generated record exactly once.
  * (The Postgres variant with fencing is test/crash/workers-crash.test.ts.pending.)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { NatsServer } from '../support/nats.js';
 import { startLogNats } from '../support/nats-log.js';
+import { fileSinkIds, killHard, startSluice, type SluiceProcess } from '../support/sluice-process.js';
 
-const MAIN = join(process.cwd(), 'dist/core/cli/main.js');
 const RECORDS = Number(process.env.SLUICE_JS_WORKERS_RECORDS ?? 40_000);
 const RATE = Number(process.env.SLUICE_JS_WORKERS_RATE ?? 4_000);
 
 let nats: NatsServer;
 let dir: string;
-const children: ChildProcess[] = [];
+const workers: SluiceProcess[] = [];
 
 beforeAll(async () => {
   nats = await startLogNats();
@@ -28,34 +27,17 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const c of children) c.kill('SIGKILL');
+  await Promise.allSettled(workers.map(killHard));
   await nats?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-function start(): { child: ChildProcess; exited: Promise<number | null>; stderr(): string } {
-  const child = spawn(process.execPath, [MAIN, 'run', '-c', join(dir, 'pipelines.yaml')], {
-    cwd: dir,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, SLUICE_LOG_LEVEL: 'warn' },
-  });
-  children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return { child, exited, stderr: () => stderr };
-}
-
-async function outputIds(): Promise<number[]> {
-  const ids: number[] = [];
-  const files = (await readdir(join(dir, 'out')).catch(() => [] as string[])).filter((f) => f.endsWith('.ndjson'));
-  for (const f of files) {
-    for (const line of (await readFile(join(dir, 'out', f), 'utf8')).split('\n')) {
-      if (line !== '') ids.push((JSON.parse(line) as { id: number }).id);
-    }
-  }
-  return ids;
-}
+const start = (): SluiceProcess => {
+  const p = startSluice('worker', join(dir, 'pipelines.yaml'), dir);
+  workers.push(p);
+  return p;
+};
+const outputIds = (): Promise<number[]> => fileSinkIds(join(dir, 'out'));
 
 describe('workers on JetStream', () => {
   it('share a pipeline, survive a SIGKILLed worker and deliver every record once', { timeout: 180_000 }, async () => {

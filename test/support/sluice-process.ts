@@ -1,5 +1,6 @@
 /** A `sluice run` child process for crash tests: started, watched and killed like a real deployment. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const SLUICE_MAIN = join(process.cwd(), 'dist/core/cli/main.js');
@@ -21,7 +22,7 @@ export function startSluice(name: string, configFile: string, cwd: string, env: 
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-20_000);
+    stderr = (stderr + d.toString()).slice(-100_000);
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { name, child, exited, stderr: () => stderr };
@@ -36,4 +37,16 @@ export async function killHard(p: SluiceProcess): Promise<void> {
 /** What several processes wrote on stderr, for a failure message. */
 export function stderrOf(ps: SluiceProcess[]): string {
   return ps.map((p) => `--- ${p.name}\n${p.stderr().slice(-3000)}`).join('\n');
+}
+
+/** The `id` of every line a `file` sink wrote below `outDir` (all partitions), in file order. */
+export async function fileSinkIds(outDir: string): Promise<number[]> {
+  const ids: number[] = [];
+  const files = (await readdir(outDir).catch(() => [] as string[])).filter((f) => f.endsWith('.ndjson'));
+  for (const f of files) {
+    for (const line of (await readFile(join(outDir, f), 'utf8')).split('\n')) {
+      if (line !== '') ids.push((JSON.parse(line) as { id: number }).id);
+    }
+  }
+  return ids;
 }
