@@ -46,7 +46,7 @@ export async function benchLog(args: string[]): Promise<string[]> {
   const total = parseSize(arg(args, 'bytes', '1GiB'));
   const sizes = arg(args, 'sizes', '100,1024').split(',').map(Number);
   const batch = Number(arg(args, 'batch', '1000'));
-  const inflight = Number(arg(args, 'inflight', '8'));
+  const inflight = Number(arg(args, 'inflight', '16'));
   const rounds = Number(arg(args, 'rounds', '3'));
   const lines: string[] = [`machine: ${machine()}`, `payload: ${total} bytes per case, appends of ${batch} records, ${inflight} in flight; median of ${rounds} rounds, baseline and sluice alternating`];
   for (const size of sizes) {

@@ -21,6 +21,7 @@ import {
   OffsetOutOfRangeError,
   StorageFullError,
 } from '../../core/log/errors.js';
+import { decodeCommits } from '../../core/log/local/commit-log.js';
 import { openLocalLog, type LocalLog, type LocalLogOptions } from '../../core/log/local/index.js';
 import type { ProducerRecord } from '../../core/log/types.js';
 import {
@@ -671,6 +672,44 @@ describe('weaker acks', () => {
       const got = await readAll(log, 'n', p);
       expect(got.map(valueIndex)).toEqual(Array.from({ length: 1000 }, (_, i) => i).filter((i) => i % 3 === p));
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('group commit', () => {
+  it('a burst of appends shares fsyncs and commit records; checkpoints, group offsets and drops keep their order', async () => {
+    const dir = await freshDir();
+    let log = await open(dir);
+    await log.createTopic('a', { partitions: 2 });
+    await log.createTopic('b', { partitions: 1 });
+    await log.commitOffsets('gone', [{ topic: 'a', partition: 0, offset: 1 }]);
+    const before = decodeCommits(await readFile(join(dir, 'commit.log'))).records.length;
+    // 40 appends of ~256 KiB issued at once, with a group commit and a group deletion among them:
+    // appends merge into shared commits, the group operations keep their place in the order.
+    const work: Promise<unknown>[] = [];
+    for (let i = 0; i < 40; i++) {
+      const topic = i % 3 === 0 ? 'b' : 'a';
+      const records = Array.from({ length: 8 }, (_, j) => rec(i * 8 + j, 32 * KiB, { partition: topic === 'b' ? 0 : i % 2 }));
+      work.push(log.append(topic, records, { checkpoint: { source: 'burst', position: { i } } }));
+      if (i === 10) work.push(log.commitOffsets('kept', [{ topic: 'a', partition: 1, offset: 5 }]));
+      if (i === 20) work.push(log.deleteGroup('gone'));
+      if (i === 30) work.push(log.commitOffsets('gone', [{ topic: 'a', partition: 0, offset: 7 }]));
+    }
+    await Promise.all(work);
+    const commits = decodeCommits(await readFile(join(dir, 'commit.log'))).records.length - before;
+    expect(commits).toBeLessThan(10);
+    log = await reopen(log, dir);
+    expect(await log.getCheckpoint('burst')).toEqual({ i: 39 });
+    expect(await log.fetchOffsets('kept')).toEqual([{ topic: 'a', partition: 1, offset: 5 }]);
+    expect(await log.fetchOffsets('gone')).toEqual([{ topic: 'a', partition: 0, offset: 7 }]);
+    const expected = (topic: string, p: number): number[] =>
+      Array.from({ length: 40 }, (_, i) => i)
+        .filter((i) => (i % 3 === 0 ? topic === 'b' : topic === 'a' && i % 2 === p))
+        .flatMap((i) => Array.from({ length: 8 }, (_, j) => i * 8 + j));
+    expect((await readAll(log, 'a', 0)).map(valueIndex)).toEqual(expected('a', 0));
+    expect((await readAll(log, 'a', 1)).map(valueIndex)).toEqual(expected('a', 1));
+    expect((await readAll(log, 'b', 0)).map(valueIndex)).toEqual(expected('b', 0));
   });
 });
 

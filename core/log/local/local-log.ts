@@ -17,7 +17,7 @@ import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { schedule, validate as validateCron, type ScheduledTask } from 'node-cron';
-import { encodeBatch, fitsDelta, recordSize, TARGET_BATCH_BYTES } from './codec.js';
+import { BatchBufferPool, encodeBatch, fitsDelta, recordSize, TARGET_BATCH_BYTES } from './codec.js';
 import {
   CommitLog,
   CommitState,
@@ -115,6 +115,31 @@ interface WrittenCycle {
 
 /** Cycles whose writes may be out while earlier cycles wait for their fsyncs and commit records. */
 const PIPELINE_DEPTH = 2;
+/** Written cycles are merged into one commit while appends keep arriving, up to this many bytes. */
+const MERGE_BYTES = 8 * 1024 * 1024;
+
+function hasDrops(r: Omit<CommitRecord, 'seq'>): boolean {
+  return r.dropTopicIds !== undefined || r.dropGroupTopics !== undefined || r.dropGroups !== undefined;
+}
+
+/** Only appends (partition points and source checkpoints, where the later one wins) merge. */
+function mergeable(c: WrittenCycle): boolean {
+  return c.record.groups === undefined && !hasDrops(c.record);
+}
+
+/** One cycle standing for two written one after the other: b's points and checkpoints win. */
+function mergeCycles(a: WrittenCycle, b: WrittenCycle): WrittenCycle {
+  const points = new Map(a.points);
+  for (const [p, pt] of b.points) points.set(p, pt);
+  const parts = new Map<string, PartitionCommit>();
+  for (const pc of [...(a.record.parts ?? []), ...(b.record.parts ?? [])]) parts.set(`${pc[0]}/${pc[1]}`, pc);
+  const record: Omit<CommitRecord, 'seq'> = {};
+  if (parts.size > 0) record.parts = [...parts.values()];
+  if (a.record.checkpoints !== undefined || b.record.checkpoints !== undefined) {
+    record.checkpoints = { ...a.record.checkpoints, ...b.record.checkpoints };
+  }
+  return { ops: [...a.ops, ...b.ops], bytes: a.bytes + b.bytes, durable: a.durable || b.durable, now: b.now, points, record };
+}
 const COMMIT_LOG_COMPACT_BYTES = 8 * 1024 * 1024;
 const DEFAULT_READ_BYTES = 1024 * 1024;
 const MAX_SEGMENT_BYTES = 2 ** 31;
@@ -126,6 +151,8 @@ export class LocalLog implements Log {
   /** Chains (AppendOptions.chain) with a failed append, and the error their later appends get. */
   private readonly brokenChains = new Map<string, unknown>();
   private readonly sticky = new StickyPartitioner();
+  /** Batch buffers, reused once written: enough for the appends of a few cycles in flight. */
+  private readonly pool = new BatchBufferPool(32);
   private queue: Op[] = [];
   private queuedBytes = 0;
   private flushing: Promise<void> | null = null;
@@ -446,7 +473,7 @@ export class LocalLog implements Log {
         i === to ||
         (i > start && (acc + sizes[idx(i)]! > TARGET_BATCH_BYTES || !fitsDelta(stamps[idx(start)]!, stamps[idx(i)]!)));
       if (close) {
-        const enc = encodeBatch(records, order, start, i, sizes, stamps);
+        const enc = encodeBatch(records, order, start, i, sizes, stamps, this.pool);
         const result: AppendedBatch = { topic: t.meta.name, partition: part.index, baseOffset: -1, count: enc.count };
         placed.push({ topic: t, part, batch: { enc, result } });
         batches.push(result);
@@ -470,12 +497,29 @@ export class LocalLog implements Log {
     if (this.flushing !== null) return;
     // Cycles are pipelined: a cycle's writes go to the OS while earlier cycles wait for their
     // fsyncs and commit records (up to PIPELINE_DEPTH of them). Commits stay strictly in order.
+    // A cycle starts writing at once, so the first appends of a burst reach the disk while the
+    // producer still encodes the rest; written cycles are then held and merged while more appends
+    // are waiting (up to MERGE_BYTES), so the burst shares one fsync and one commit record.
     const run = async (): Promise<void> => {
       if (this.o.lingerMs > 0) await new Promise((r) => setTimeout(r, this.o.lingerMs));
       let previous: Promise<void> = Promise.resolve();
       const pending: Promise<void>[] = [];
+      let held: WrittenCycle | null = null;
+      const commit = async (c: WrittenCycle): Promise<void> => {
+        // Commit phases run one after another, in order (commitPhase never rejects).
+        const done = previous.then(() => this.commitPhase(c));
+        previous = done;
+        pending.push(done);
+        if (pending.length >= PIPELINE_DEPTH) await pending.shift();
+      };
       for (;;) {
         if (this.queue.length === 0) {
+          if (held !== null) {
+            const c = held;
+            held = null;
+            await commit(c);
+            continue;
+          }
           // Appends that arrive while the last commit settles must not be stranded.
           await previous;
           if (this.queue.length === 0) break;
@@ -485,16 +529,23 @@ export class LocalLog implements Log {
         const written = await this.writePhase(ops);
         if (written === null) continue;
         if (written.error !== undefined) {
+          if (held !== null) {
+            await commit(held);
+            held = null;
+          }
           // Undone only once the earlier cycles have settled and the committed point is final.
           await previous;
           await this.undo(written.points.keys(), written, written.error);
           continue;
         }
-        // Commit phases run one after another, in order (commitPhase never rejects).
-        const commit = previous.then(() => this.commitPhase(written));
-        previous = commit;
-        pending.push(commit);
-        if (pending.length >= PIPELINE_DEPTH) await pending.shift();
+        let next = written;
+        if (held !== null) {
+          if (mergeable(held) && mergeable(written)) next = mergeCycles(held, written);
+          else await commit(held);
+          held = null;
+        }
+        if (this.queue.length > 0 && next.bytes < MERGE_BYTES && mergeable(next)) held = next;
+        else await commit(next);
       }
       this.flushing = null;
     };
@@ -514,7 +565,15 @@ export class LocalLog implements Log {
    * Places and writes one cycle's batches; null when the log has failed. A write failure is
    * returned in `error` (all the cycle's writes settled) for the caller to undo.
    */
-  private async writePhase(all: Op[]): Promise<WrittenCycle | null> {
+  private async writePhase(taken: Op[]): Promise<WrittenCycle | null> {
+    // A commit record applies drops after offsets: ops after a drop wait for the next cycle, so a
+    // group's offsets committed after its deletion are not deleted with it.
+    let all = taken;
+    const cut = taken.findIndex((op) => op.kind === 'meta' && hasDrops(op.record));
+    if (cut >= 0 && cut < taken.length - 1) {
+      this.queue = taken.slice(cut + 1).concat(this.queue);
+      all = taken.slice(0, cut + 1);
+    }
     // An append whose chain broke earlier is refused before anything of it is written.
     const ops: Op[] = [];
     for (const op of all) {
@@ -563,6 +622,8 @@ export class LocalLog implements Log {
       return null;
     }
     const results = await Promise.allSettled([...byPart].map(([p, list]) => p.write(list, c.now, this.dirty)));
+    // Every write has settled: the batches' bytes are in the files (or undone), not needed again.
+    for (const list of byPart.values()) for (const b of list) this.pool.release(b.enc);
     const failed = results.find((r) => r.status === 'rejected');
     if (failed !== undefined) {
       for (const p of byPart.keys()) c.points.set(p, p.writtenPoint());
