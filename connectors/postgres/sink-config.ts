@@ -28,7 +28,7 @@ export const DEFAULTS = {
   offsets_schema: 'public',
   offsets_table: 'sluice_offsets',
   connect_timeout_ms: 10_000,
-  batch_max_rows: 10_000,
+  batch_max_rows: 100_000,
   batch_max_bytes: 16 * 1024 * 1024,
 };
 
