@@ -10,6 +10,8 @@ export { parseLogfmt } from '../core/pipeline/transforms/logfmt.js';
 export type { PipelineEvent } from '../core/pipeline/transforms/types.js';
 export { compileTemplate } from '../core/pipeline/template.js';
 import type { PipelineEvent } from '../core/pipeline/transforms/types.js';
+import type { ValueRun } from '../core/log/types.js';
+export type { ValueRun } from '../core/log/types.js';
 
 /** A record as a source emits it and a sink receives it: the value is JSON. */
 export interface SourceRecord {
@@ -39,6 +41,13 @@ export interface SourceRecord {
    * distinct view object, and the value is never materialized.
    */
   templateView?: Record<string, unknown>;
+  /**
+   * Only when the context says `runs: true`: this record stands for `run.count` records whose
+   * values' JSON texts lie back to back in the run (each like `encoded`), all with this record's
+   * timestamp and templateView, no key and no headers; `value` is not read. The runtime appends
+   * the run as it is, with no object per value.
+   */
+  run?: ValueRun;
 }
 
 export interface SourceBatch {
@@ -60,6 +69,12 @@ export interface ConnectorContext {
   /** Ends reads and waits when the runtime shuts down. */
   signal: AbortSignal;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /**
+   * Sources: the runtime takes records that stand for runs of pre-encoded values
+   * (SourceRecord.run) — the pipeline stores values as they are (no transforms, no key
+   * template, no record schema).
+   */
+  runs?: boolean;
 }
 
 /**

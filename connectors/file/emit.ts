@@ -3,7 +3,7 @@
  * the batch holds. No I/O: the source reads, this frames, joins (multiline), decodes and formats.
  */
 import { isUtf8 } from 'node:buffer';
-import type { SourceRecord } from '../sdk.js';
+import type { SourceRecord, ValueRun } from '../sdk.js';
 import { frameLines, partialLineEnd } from './framing.js';
 import { formatLine, type FileFormat } from './format.js';
 import type { Tail } from './tail.js';
@@ -65,32 +65,94 @@ export function emptyStats(): FileSourceStats {
   };
 }
 
+/** A run of text events of one file (SourceRecord.run), growing while lines come in. */
+class TextRun implements SourceRecord {
+  readonly value = undefined;
+  readonly run: ValueRun;
+
+  constructor(
+    buf: Uint8Array,
+    start: number,
+    readonly timestamp: number,
+    readonly templateView: Record<string, unknown>,
+  ) {
+    this.run = { buf, start, ends: new Uint32Array(256), count: 0 };
+  }
+
+  add(end: number): void {
+    const run = this.run;
+    if (run.count === run.ends.length) {
+      const grown = new Uint32Array(run.ends.length * 4);
+      grown.set(run.ends);
+      run.ends = grown;
+    }
+    run.ends[run.count++] = end;
+  }
+
+  /** Where the next value must start to belong to this run. */
+  get next(): number {
+    const run = this.run;
+    return run.count === 0 ? run.start : run.ends[run.count - 1]!;
+  }
+}
+
 export class Batch {
-  readonly records: SourceRecord[] = [];
+  private readonly list: SourceRecord[] = [];
+  /** Events in the batch (a run counts as its values). */
+  count = 0;
   bytes = 0;
   /** Ingest time of every event in the batch. */
   readonly iso: string;
   /** For `format: text`: events encoded as JSON straight from the bytes (made on first use). */
   private encoder: TextJsonEncoder | null = null;
+  /** The run text events are added to (when the runtime takes runs), or null. */
+  private run: TextRun | null = null;
 
   constructor(
     private readonly maxLines: number,
     private readonly maxBytes: number,
     readonly now: number,
+    /** Text events go in runs (SourceRecord.run) instead of a record each. */
+    private readonly runs = false,
   ) {
     this.iso = new Date(now).toISOString();
   }
 
+  /** The batch's records, in order. */
+  get records(): SourceRecord[] {
+    this.run = null;
+    return this.list;
+  }
+
+  /** Appends a record (after the text events before it). */
+  push(r: SourceRecord, bytes: number): void {
+    this.run = null;
+    this.list.push(r);
+    this.count++;
+    this.bytes += bytes;
+  }
+
   /** A `format: text` event of a valid UTF-8 line, encoded from its bytes. */
   pushText(host: string, file: string, buf: Buffer, start: number, end: number): void {
-    this.encoder ??= new TextJsonEncoder(host, this.iso);
-    const encoded = this.encoder.encode(file, buf, start, end);
-    this.records.push(new EncodedTextRecord(encoded, this.now, this.encoder.view));
+    const enc = (this.encoder ??= new TextJsonEncoder(host, this.iso));
+    this.count++;
     this.bytes += end - start;
+    if (!this.runs) {
+      this.list.push(new EncodedTextRecord(enc.encode(file, buf, start, end), this.now, enc.view));
+      return;
+    }
+    const first = enc.write(file, buf, start, end);
+    let run = this.run;
+    // Same chunk, same file, right after the last value: the same run.
+    if (run === null || run.run.buf !== enc.current || run.templateView !== enc.view || run.next !== first) {
+      run = this.run = new TextRun(enc.current, first, this.now, enc.view);
+      this.list.push(run);
+    }
+    run.add(enc.end);
   }
 
   get full(): boolean {
-    return this.records.length >= this.maxLines || this.bytes >= this.maxBytes;
+    return this.count >= this.maxLines || this.bytes >= this.maxBytes;
   }
 }
 
@@ -194,12 +256,10 @@ export class Emitter {
       this.stats.parse_errors++;
       if (this.o.onParseError === 'dlq') {
         delete value.parse_error;
-        batch.records.push({ value, timestamp: batch.now, deadLetter: { error: error ?? 'does not parse' } });
-        batch.bytes += bytes;
+        batch.push({ value, timestamp: batch.now, deadLetter: { error: error ?? 'does not parse' } }, bytes);
         return;
       }
     }
-    batch.records.push({ value, timestamp: batch.now });
-    batch.bytes += bytes;
+    batch.push({ value, timestamp: batch.now }, bytes);
   }
 }

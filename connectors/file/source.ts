@@ -83,7 +83,7 @@ export class FileSource implements Source {
   async read(): Promise<SourceBatch | null> {
     while (!this.stopped) {
       const now = Date.now();
-      const batch = new Batch(this.cfg.batchMaxLines, this.cfg.batchMaxBytes, now);
+      const batch = new Batch(this.cfg.batchMaxLines, this.cfg.batchMaxBytes, now, this.ctx.runs === true);
       if (this.scanRequested || now - this.lastScanAt >= this.cfg.pollIntervalMs) await this.scan(false);
       if (now - this.lastRefreshAt >= this.cfg.pollIntervalMs) await this.refresh(batch);
       for (const path of this.changed) {
@@ -96,8 +96,8 @@ export class FileSource implements Source {
       this.changed.clear();
       await this.pump(batch);
       await this.timeouts(batch, Date.now());
-      if (this.stopped && batch.records.length === 0) break;
-      if (batch.records.length > 0 || this.table.dirty) {
+      if (this.stopped && batch.count === 0) break;
+      if (batch.count > 0 || this.table.dirty) {
         this.table.dirty = false;
         return { records: batch.records, position: this.table.snapshot() };
       }
@@ -184,7 +184,7 @@ export class FileSource implements Source {
       }
     }
     // Out of budget with only discarded bytes so far: commit the progress anyway.
-    if (budget <= 0 && batch.records.length === 0) this.table.dirty = true;
+    if (budget <= 0 && batch.count === 0) this.table.dirty = true;
   }
 
   /**

@@ -46,6 +46,25 @@ export class TextJsonEncoder {
 
   /** The JSON of `{ timestamp, host, file, message: buf[start, end) }`. */
   encode(file: string, buf: Uint8Array, start: number, end: number): Uint8Array {
+    const first = this.write(file, buf, start, end);
+    return this.chunk.subarray(first, this.pos);
+  }
+
+  /** The chunk the last write went to; its JSON is `current[first, end)` (write's result, `end`). */
+  get current(): Uint8Array {
+    return this.chunk;
+  }
+
+  /** Where the last write ended in `current`. */
+  get end(): number {
+    return this.pos;
+  }
+
+  /**
+   * Writes the JSON of `{ timestamp, host, file, message: buf[start, end) }` after the previous
+   * one in the current chunk (or at the start of a new chunk); returns where it starts.
+   */
+  write(file: string, buf: Uint8Array, start: number, end: number): number {
     if (file !== this.prefixPath || this.prefix.length === 0) {
       this.prefixPath = file;
       this.view = { timestamp: this.iso, host: this.host, file };
@@ -85,6 +104,6 @@ export class TextJsonEncoder {
     out[o++] = QUOTE;
     out[o++] = 0x7d; // }
     this.pos = o;
-    return out.subarray(first, o);
+    return first;
   }
 }

@@ -9,10 +9,61 @@ import type { ProducerRecord } from './types.js';
 /** Record `i`'s shape: an object, a string or bytes value, a string or null key, string headers. */
 export function checkRecord(r: ProducerRecord, i: number): void {
   if (r === null || typeof r !== 'object') throw new InvalidArgumentError(`record ${i} is not an object`);
+  if (r.run !== undefined) {
+    checkRun(r, i);
+    return;
+  }
   const v = r.value;
   if (typeof v !== 'string' && !(v instanceof Uint8Array)) throw new InvalidArgumentError(`record ${i}: value must be a string or bytes`);
   if (r.key != null && typeof r.key !== 'string') throw new InvalidArgumentError(`record ${i}: key must be a string or null`);
   if (r.headers !== undefined) checkHeaders(r.headers, i);
+}
+
+/** Checks a run record (ProducerRecord.run); returns the length of its longest value. */
+export function checkRun(r: ProducerRecord, i: number): number {
+  const run = r.run!;
+  if (r.key != null || (r.headers !== undefined && Object.keys(r.headers).length > 0)) {
+    throw new InvalidArgumentError(`record ${i}: a run of values has no key and no headers`);
+  }
+  const { buf, ends, count, start } = run;
+  if (!(buf instanceof Uint8Array) || !(ends instanceof Uint32Array) || !Number.isInteger(count) || count < 0 || count > ends.length) {
+    throw new InvalidArgumentError(`record ${i}: a run needs buf (bytes), ends (Uint32Array) and count <= ends.length`);
+  }
+  if (!Number.isInteger(start) || start < 0) throw new InvalidArgumentError(`record ${i}: run start ${start} is not a byte position`);
+  let max = 0;
+  let s = start;
+  for (let k = 0; k < count; k++) {
+    const e = ends[k]!;
+    if (e < s || e > buf.length) throw new InvalidArgumentError(`record ${i}: value ${k} of its run ends at ${e}, outside ${s}..${buf.length}`);
+    if (e - s > max) max = e - s;
+    s = e;
+  }
+  return max;
+}
+
+/** The records a list stands for with runs spelled out, one record a value (for per-record code). */
+export function expandRuns(records: readonly ProducerRecord[]): readonly ProducerRecord[] {
+  if (!records.some((r) => r.run !== undefined)) return records;
+  const out: ProducerRecord[] = [];
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    const run = r.run;
+    if (run === undefined) {
+      out.push(r);
+      continue;
+    }
+    checkRun(r, i);
+    let s = run.start;
+    for (let k = 0; k < run.count; k++) {
+      const e = run.ends[k]!;
+      const one: ProducerRecord = { value: run.buf.subarray(s, e) };
+      if (r.timestamp !== undefined) one.timestamp = r.timestamp;
+      if (r.partition !== undefined) one.partition = r.partition;
+      out.push(one);
+      s = e;
+    }
+  }
+  return out;
 }
 
 export function checkHeaders(h: Record<string, string>, i: number): void {

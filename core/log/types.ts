@@ -61,6 +61,23 @@ export interface ProducerRecord {
   timestamp?: number;
   /** Explicit partition; otherwise by key hash, otherwise sticky round-robin per append call. */
   partition?: number;
+  /**
+   * Set: this record stands for `run.count` records whose values are the run's, each with this
+   * record's timestamp and partition, no key and no headers (`value` is then ignored: give an
+   * empty one). A source that frames many values at once hands them over without an object each.
+   */
+  run?: ValueRun;
+}
+
+/**
+ * Values laid out back to back in one buffer: value i is `buf[i === 0 ? start : ends[i - 1], ends[i])`.
+ * Only the first `count` entries of `ends` are used.
+ */
+export interface ValueRun {
+  buf: Uint8Array;
+  start: number;
+  ends: Uint32Array;
+  count: number;
 }
 
 /** A record as read back. `value` may share memory with the read buffer: copy it to keep it long. */

@@ -33,6 +33,7 @@ import { getPath, parseFieldPath, type FieldPath } from './transforms/field-path
 import { RESTART_RETRY, SINK_RETRY, backoffDelay, retry, sleep } from './retry.js';
 import type { Metrics } from '../admin/metrics.js';
 import { LocalCoordinator, units } from './coordinator.js';
+import { NO_VALUE, countRecords, spellOut } from './runs.js';
 import type { Coordinator, WorkLease } from './coordinator.js';
 
 export interface RuntimeLogger {
@@ -317,6 +318,9 @@ export class PipelineRuntime {
       baseDir: this.config.baseDir,
       signal,
       log: (level, message) => this.deps.logger[level](`pipeline "${p.spec.name}": ${message}`),
+      // Runs of pre-encoded values go to the log as they are when nothing needs them one by one
+      // (a run that meets a record schema after all is spelled out in prepare()).
+      runs: p.spec.transforms.length === 0 && p.keyTemplate === null && p.topicFields !== null,
     };
     const position = await log.getCheckpoint(id);
     const source: Source = this.sourceDecl(spec.type).create(spec.config as never, ctx);
@@ -340,7 +344,7 @@ export class PipelineRuntime {
         if (failure !== null) throw failure;
         const entries = await this.prepare(p, batch.records);
         const appended = log.appendAll(entries, { checkpoint: { source: id, position: batch.position }, acks: this.config.log.acks, chain });
-        const n = batch.records.length;
+        const n = countRecords(batch.records);
         // Only the position waits for the append: the records can go (young) while it is in flight.
         const position = batch.position;
         // Acks go to the source in order, each after its batch is durable.
@@ -419,32 +423,61 @@ export class PipelineRuntime {
     let lastTopic: string | undefined;
     let lastValidate: ValidateFunction | null = null;
     let lastList: ProducerRecord[] = [];
-    for (const r of records) {
+    /** The topic rendered from a template view, once per distinct view; undefined if it cannot be. */
+    const topicOfView = (view: Record<string, unknown>, timestamp: number): string | undefined => {
+      if (view !== lastView) {
+        lastView = view;
+        viewTopic = leavesIn(view, p.topicFields!) ? p.topicTemplate({ value: view, key: null, headers: {}, timestamp, topic: '' }) : undefined;
+      }
+      return viewTopic;
+    };
+    /** Makes `topic` the current one: its validator, and (without one) its record list. */
+    const useTopic = async (topic: string): Promise<void> => {
+      const known = this.validators.get(topic);
+      lastValidate = known !== undefined || this.validators.has(topic) ? (known ?? null) : await this.validator(topic);
+      lastTopic = topic;
+      lastList = lastValidate === null ? (byTopic.get(topic) ?? []) : [];
+      if (lastValidate === null && !byTopic.has(topic)) byTopic.set(topic, lastList);
+    };
+    let count = 0;
+    let list = records;
+    for (let i = 0; i < list.length; i++) {
+      const r = list[i]!;
+      if (r.run !== undefined) {
+        // A run goes as it is when its topic comes from its view and has no record schema.
+        const view = r.templateView;
+        let topic: string | undefined;
+        if (direct && p.keyTemplate === null && p.topicFields !== null && view !== undefined) topic = topicOfView(view, r.timestamp ?? now);
+        if (topic !== undefined) {
+          if (topic !== lastTopic) await useTopic(topic);
+          if (lastValidate === null) {
+            const run = r.run;
+            lastList.push({ value: NO_VALUE, run, timestamp: r.timestamp ?? now });
+            bytes += run.count === 0 ? 0 : run.ends[run.count - 1]! - run.start;
+            count += run.count;
+            continue;
+          }
+        }
+        // Otherwise its values go one by one, like any pre-encoded record.
+        list = [...list.slice(0, i), ...spellOut(r), ...list.slice(i + 1)];
+        i--;
+        continue;
+      }
+      count++;
       // Pre-encoded values pass through as they are when nothing needs the value object (a
       // record the source dead-letters takes the general path to <topic>.dlq).
       if (direct && r.encoded !== undefined && r.deadLetter === undefined) {
         const timestamp = r.timestamp ?? now;
         let topic: string | undefined;
         const view = p.topicFields === null ? undefined : r.templateView;
-        if (view !== undefined) {
-          if (view !== lastView) {
-            lastView = view;
-            viewTopic = leavesIn(view, p.topicFields!) ? p.topicTemplate({ value: view, key: null, headers: {}, timestamp, topic: '' }) : undefined;
-          }
-          topic = viewTopic;
-        }
+        if (view !== undefined) topic = topicOfView(view, timestamp);
         let ev: PipelineEvent | undefined;
         if (topic === undefined) {
           ev = { value: r.value, key: r.key ?? null, headers: r.headers ?? {}, timestamp, topic: '' };
           topic = ev.topic = p.topicTemplate(ev);
         }
-        if (topic !== lastTopic) {
-          const known = this.validators.get(topic);
-          lastValidate = known !== undefined || this.validators.has(topic) ? (known ?? null) : await this.validator(topic);
-          lastTopic = topic;
-          lastList = lastValidate === null ? (byTopic.get(topic) ?? []) : [];
-          if (lastValidate === null && !byTopic.has(topic)) byTopic.set(topic, lastList);
-        }
+        // No await (a microtask) per record once the topic is known.
+        if (topic !== lastTopic) await useTopic(topic);
         if (lastValidate === null) {
           let key = r.key ?? null;
           if (p.keyTemplate !== null) {
@@ -505,7 +538,7 @@ export class PipelineRuntime {
       }
     }
     for (const topic of byTopic.keys()) await this.ensureTopic(topic);
-    this.deps.metrics?.recordsIn(p.spec.name, records.length, bytes);
+    this.deps.metrics?.recordsIn(p.spec.name, count, bytes);
     return [...byTopic].map(([topic, recs]) => ({ topic, records: recs }));
   }
 

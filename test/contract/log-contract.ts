@@ -516,6 +516,55 @@ export function runLogContract(name: string, factory: () => Promise<ContractHarn
       });
     });
 
+    describe('runs of values (ProducerRecord.run)', () => {
+      /** Values back to back in one buffer, after `pad` bytes that belong to none of them. */
+      function runOf(values: string[], pad = 3): { value: Uint8Array; run: { buf: Uint8Array; start: number; ends: Uint32Array; count: number } } {
+        const parts = values.map((v) => Buffer.from(v));
+        const buf = Buffer.concat([Buffer.alloc(pad, 0x21), ...parts, Buffer.alloc(5, 0x21)]);
+        const ends = new Uint32Array(values.length + 2);
+        let at = pad;
+        parts.forEach((b, i) => (ends[i] = at += b.length));
+        return { value: new Uint8Array(0), run: { buf, start: pad, ends, count: values.length } };
+      }
+
+      it('stores a run as one record a value, in order with the records around it, and reopens', async () => {
+        const topic = topicName();
+        await fx.log.createTopic(topic, { partitions: 1 });
+        const big = 'r'.repeat(300_000);
+        const result = await fx.log.append(topic, [
+          { value: 'before', timestamp: 1000 },
+          { ...runOf(['{"a":1}', '', big, '{"é":"✓"}']), timestamp: 2000 },
+          { ...runOf([]), timestamp: 2500 },
+          { value: 'after', timestamp: 3000 },
+        ]);
+        expect(result.batches.reduce((n, b) => n + b.count, 0)).toBe(6);
+        const check = async (log: Log): Promise<void> => {
+          const records = await readAll(log, topic, 0);
+          expect(records.map(text)).toEqual(['before', '{"a":1}', '', big, '{"é":"✓"}', 'after']);
+          expect(records.map((r) => r.offset)).toEqual([0, 1, 2, 3, 4, 5]);
+          expect(records.map((r) => r.timestamp)).toEqual([1000, 2000, 2000, 2000, 2000, 3000]);
+          expect(records.map((r) => r.key)).toEqual([null, null, null, null, null, null]);
+        };
+        await check(fx.log);
+        await check(await fx.reopen());
+      });
+
+      it('checks each value against the record size limit, and refuses a run with a key', async () => {
+        const topic = topicName();
+        await fx.log.createTopic(topic, { partitions: 1 });
+        await expectRejection(fx.log.append(topic, [runOf(['ok', 'x'.repeat(20 * MiB)])]), RecordTooLargeError, 'SLUICE_RECORD_TOO_LARGE');
+        await expectRejection(fx.log.append(topic, [{ ...runOf(['a']), key: 'k' }]), InvalidArgumentError, 'SLUICE_INVALID_ARGUMENT');
+        const bad = runOf(['a', 'b']);
+        bad.run.ends[1] = 10_000;
+        await expectRejection(fx.log.append(topic, [bad]), InvalidArgumentError, 'SLUICE_INVALID_ARGUMENT');
+        expect((await fx.log.describeTopic(topic)).partitionDetails[0]!.endOffset).toBe(0);
+        // Many small values split over several batches: all there, in order.
+        const many = Array.from({ length: 30_000 }, (_, i) => `{"i":${i},"pad":"${'p'.repeat(60)}"}`);
+        await fx.log.append(topic, [runOf(many)]);
+        expect((await readAll(fx.log, topic, 0)).map(text)).toEqual(many);
+      });
+    });
+
     describe('partitioning', () => {
       it('honours an explicit partition', async () => {
         const { log } = fx;

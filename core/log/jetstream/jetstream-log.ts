@@ -18,7 +18,7 @@ import {
   describe,
 } from '../errors.js';
 import { StickyPartitioner } from '../partitioner.js';
-import { checkAcks, checkpointJson, checkRecord, choosePartition, recordTimestamp } from '../records.js';
+import { checkAcks, checkpointJson, checkRecord, choosePartition, expandRuns, recordTimestamp } from '../records.js';
 import { checkTopicConfig, checkTopicName } from '../topic-name.js';
 import type {
   Acks,
@@ -416,7 +416,8 @@ export class JetStreamLog implements Log {
   }
 
   /** Validates, partitions and packs one entry's records into frames (one run of frames per partition). */
-  private place(t: Topic, records: readonly ProducerRecord[], now: number, batches: PlacedBatch[], frames: PendingFrame[]): void {
+  private place(t: Topic, given: readonly ProducerRecord[], now: number, batches: PlacedBatch[], frames: PendingFrame[]): void {
+    const records = expandRuns(given);
     const n = records.length;
     if (n === 0) return;
     const count = t.parts.length;

@@ -21,7 +21,7 @@
  * producer before its offset is known, and placed later without re-checksumming.
  */
 import { crc32 } from 'node:zlib';
-import type { LogRecord, ProducerRecord } from '../types.js';
+import type { LogRecord, ProducerRecord, ValueRun } from '../types.js';
 
 export const BATCH_HEADER_BYTES = 38;
 const EMPTY_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
@@ -78,6 +78,8 @@ function put16(buf: Buffer, v: number, pos: number): void {
 
 /** Bytes a record takes inside a batch, and its value's byte length (measured once). */
 export function recordSize(r: ProducerRecord): number {
+  const run = r.run;
+  if (run !== undefined) return (run.count === 0 ? 0 : run.ends[run.count - 1]! - run.start) + 14 * run.count;
   let size = 14; // tsDelta + keyLen + valueLen + headerCount
   if (r.key != null) size += Buffer.byteLength(r.key);
   size += typeof r.value === 'string' ? Buffer.byteLength(r.value) : r.value.byteLength;
@@ -136,11 +138,18 @@ export function encodeBatch(
   const first = timestamps[order === null ? from : order[from]!]!;
   let maxTs = first;
   let pos = BATCH_HEADER_BYTES;
+  let count = 0;
   for (let i = from; i < to; i++) {
     const idx = order === null ? i : order[i]!;
     const r = records[idx]!;
     const ts = timestamps[idx]!;
     if (ts > maxTs) maxTs = ts;
+    if (r.run !== undefined) {
+      pos = writeRunRecords(buf, pos, r.run, ts - first);
+      count += r.run.count;
+      continue;
+    }
+    count++;
     put32(buf, ts - first, pos);
     pos += 4;
     if (r.key == null) {
@@ -186,11 +195,33 @@ export function encodeBatch(
   buf.writeUInt32LE(total, 8);
   buf.writeUInt8(MAGIC, 16);
   buf.writeUInt8(0, 17);
-  buf.writeUInt32LE(to - from, 18);
+  buf.writeUInt32LE(count, 18);
   writeInt64(buf, first, 22);
   writeInt64(buf, maxTs, 30);
   buf.writeUInt32LE(crc32(buf.subarray(16, total)), 12);
-  return { buf, slab, count: to - from, firstTimestamp: first, maxTimestamp: maxTs };
+  return { buf, slab, count, firstTimestamp: first, maxTimestamp: maxTs };
+}
+
+/** Writes a run's values as records (no key, no headers, one timestamp delta); returns the end. */
+function writeRunRecords(buf: Buffer, at: number, run: ValueRun, delta: number): number {
+  const src = Buffer.from(run.buf.buffer, run.buf.byteOffset, run.buf.byteLength);
+  let pos = at;
+  let s = run.start;
+  for (let k = 0; k < run.count; k++) {
+    const e = run.ends[k]!;
+    const len = e - s;
+    put32(buf, delta, pos);
+    put32(buf, -1, pos + 4);
+    put32(buf, len, pos + 8);
+    pos += 12;
+    src.copy(buf, pos, s, e);
+    pos += len;
+    buf[pos] = 0;
+    buf[pos + 1] = 0;
+    pos += 2;
+    s = e;
+  }
+  return pos;
 }
 
 /** True when a record's timestamp can share a batch that starts at `first`. */

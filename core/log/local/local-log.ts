@@ -31,7 +31,7 @@ import { Partition, type PlacedBatch, type SegmentSettings } from './partition.j
 import type { Segment } from './segment.js';
 import { LOCAL_DEFAULTS, type LocalLogOptions } from './options.js';
 import { StickyPartitioner } from '../partitioner.js';
-import { checkAcks, checkpointJson, checkRecord, choosePartition, recordTimestamp } from '../records.js';
+import { checkAcks, checkpointJson, checkRecord, checkRun, choosePartition, recordTimestamp } from '../records.js';
 import { checkTopicConfig, checkTopicName } from '../topic-name.js';
 import {
   AppendFailedError,
@@ -422,9 +422,13 @@ export class LocalLog implements Log {
     let mixed = false;
     for (let i = 0; i < n; i++) {
       const r = records[i]!;
-      checkRecord(r, i);
+      // A run's values are records of their own: each must fit, not the run.
+      const isRun = r !== null && typeof r === 'object' && r.run !== undefined;
+      if (!isRun) checkRecord(r, i);
+      const longest = isRun ? checkRun(r, i) : -1;
       const size = recordSize(r);
-      if (size > this.o.maxRecordBytes) throw new RecordTooLargeError(size, this.o.maxRecordBytes);
+      const largest = isRun ? longest + 14 : size;
+      if (largest > this.o.maxRecordBytes) throw new RecordTooLargeError(largest, this.o.maxRecordBytes);
       sizes[i] = size;
       stamps[i] = recordTimestamp(r, i, now);
       const p = choosePartition(r, t.meta.name, count, sticky);
