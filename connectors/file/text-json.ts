@@ -36,6 +36,8 @@ export class TextJsonEncoder {
   private pos = 0;
   private prefixPath = '';
   private prefix = new Uint8Array(0);
+  private input: Uint8Array | null = null;
+  private plain: Uint8Array = new Uint8Array(0);
   /** The fields every event of the current file shares, for topic templates. */
   view: Record<string, unknown> = {};
 
@@ -64,7 +66,14 @@ export class TextJsonEncoder {
    * Writes the JSON of `{ timestamp, host, file, message: buf[start, end) }` after the previous
    * one in the current chunk (or at the start of a new chunk); returns where it starts.
    */
-  write(file: string, buf: Uint8Array, start: number, end: number): number {
+  write(file: string, given: Uint8Array, start: number, end: number): number {
+    // Indexing a Buffer (a Uint8Array subclass) in the byte loop below costs about a third more
+    // than indexing a plain Uint8Array: make one view per input buffer, not per line.
+    if (given !== this.input) {
+      this.input = given;
+      this.plain = given.constructor === Uint8Array ? given : new Uint8Array(given.buffer, given.byteOffset, given.byteLength);
+    }
+    const buf = this.plain;
     if (file !== this.prefixPath || this.prefix.length === 0) {
       this.prefixPath = file;
       this.view = { timestamp: this.iso, host: this.host, file };
