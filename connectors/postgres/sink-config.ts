@@ -28,9 +28,17 @@ export const DEFAULTS = {
   offsets_schema: 'public',
   offsets_table: 'sluice_offsets',
   connect_timeout_ms: 10_000,
-  batch_max_rows: 100_000,
   batch_max_bytes: 16 * 1024 * 1024,
 };
+
+/**
+ * Default batch_max_rows by mode: append streams its rows into COPY, so a 4 MiB read from the log
+ * is one transaction (fewer transactions: less server CPU per row); upsert and apply hold each
+ * transaction's rows as objects, and larger transactions cost them more per row and much memory.
+ */
+export function defaultBatchMaxRows(mode: PostgresSinkMode): number {
+  return mode === 'append' ? 100_000 : 10_000;
+}
 
 /** A SQL type name as written in `column_types`: a config value spliced into DDL, so kept to this shape. */
 const TYPE_PATTERN = '^[A-Za-z_][A-Za-z0-9_ ]*(\\([0-9, ]+\\))?( ?\\[\\])*$';
@@ -57,7 +65,7 @@ export const postgresSinkSchema = {
     offsets_schema: { ...IDENT, default: DEFAULTS.offsets_schema, description: 'schema of the offsets table' },
     offsets_table: { ...IDENT, default: DEFAULTS.offsets_table, description: 'table holding (pipeline, sink, topic, partition, next_offset, fence); created if missing' },
     connect_timeout_ms: { type: 'integer', minimum: 1, default: DEFAULTS.connect_timeout_ms },
-    batch_max_rows: { type: 'integer', minimum: 1, default: DEFAULTS.batch_max_rows, description: 'records per transaction at most' },
+    batch_max_rows: { type: 'integer', minimum: 1, description: 'records per transaction at most (default 100000 in append mode, 10000 in upsert and apply)' },
     batch_max_bytes: { type: 'integer', minimum: 1, default: DEFAULTS.batch_max_bytes, description: 'record bytes per transaction at most' },
   },
   allOf: [{ if: { properties: { mode: { const: 'upsert' } }, required: ['mode'] }, then: { required: ['key_columns'] } }],

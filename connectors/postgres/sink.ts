@@ -22,7 +22,7 @@ import { UNCHANGED_TOAST_FIELD } from './pgoutput-json.js';
 import { copyPlan, jsonRowToCopy } from './sink-copy.js';
 import { copyField, qualified, quoteIdent, valueText, type ColumnType } from './sink-sql.js';
 import { addColumns, columnTypesFor, createTable, loadTable, type TableInfo } from './sink-table.js';
-import { DEFAULTS, postgresSinkSchema, type PostgresSinkConfig } from './sink-config.js';
+import { DEFAULTS, defaultBatchMaxRows, postgresSinkSchema, type PostgresSinkConfig } from './sink-config.js';
 import {
   badRecord,
   badRecordFor,
@@ -79,7 +79,8 @@ class PostgresSink implements Sink {
     config: PostgresSinkConfig,
     private readonly ctx: ConnectorContext,
   ) {
-    this.c = { ...DEFAULTS, ...config };
+    const mode = config.mode ?? DEFAULTS.mode;
+    this.c = { ...DEFAULTS, batch_max_rows: defaultBatchMaxRows(mode), ...config };
     if (this.c.mode === 'upsert' && (config.key_columns === undefined || config.key_columns.length === 0)) {
       throw new PgSinkError('SLUICE_PG_CONFIG', 'mode upsert needs key_columns');
     }

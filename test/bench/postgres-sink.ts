@@ -11,6 +11,7 @@
  * timed. The COPY baseline streams prebuilt COPY text (what `psql \copy` of a file does).
  */
 import { from as copyFrom } from 'pg-copy-streams';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { generateEvent } from '../../connectors/generate/index.js';
@@ -111,12 +112,14 @@ async function withCpu(pid: number, fn: () => Promise<Figure>): Promise<Figure> 
 }
 
 /**
- * Every timed case starts from clean shared buffers: the case before it leaves them full of dirty
- * pages, which the next load must write out itself to get buffers (measured here: the same COPY
- * used 1.2 µs/row of server CPU after a CHECKPOINT, up to 1.7 µs/row after an earlier load).
+ * Every timed case starts from clean shared buffers and a clean page cache: the case before it
+ * leaves dirty pages in both, which the next load pays for (its backend writing buffers out to
+ * get free ones, the kernel writing back hundreds of MB on the same two cores). Without this the
+ * case that ran second was 20-40% slower whichever it was.
  */
 async function checkpoint(c: pg.Client): Promise<void> {
   await c.query('CHECKPOINT');
+  spawnSync('sync');
 }
 
 async function backendPid(c: pg.Client): Promise<number> {
