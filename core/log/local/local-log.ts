@@ -117,6 +117,8 @@ interface WrittenCycle {
 const PIPELINE_DEPTH = 2;
 /** Written cycles are merged into one commit while appends keep arriving, up to this many bytes. */
 const MERGE_BYTES = 8 * 1024 * 1024;
+/** ... and for at most this long, so a steady stream of appends is still committed promptly. */
+const MERGE_MS = 5;
 
 function hasDrops(r: Omit<CommitRecord, 'seq'>): boolean {
   return r.dropTopicIds !== undefined || r.dropGroupTopics !== undefined || r.dropGroups !== undefined;
@@ -509,6 +511,8 @@ export class LocalLog implements Log {
       let previous: Promise<void> = Promise.resolve();
       const pending: Promise<void>[] = [];
       let held: WrittenCycle | null = null;
+      /** When the first cycle of what is held was written. */
+      let heldSince = 0;
       const commit = async (c: WrittenCycle): Promise<void> => {
         // Commit phases run one after another, in order (commitPhase never rejects).
         const done = previous.then(() => this.commitPhase(c));
@@ -548,7 +552,9 @@ export class LocalLog implements Log {
           else await commit(held);
           held = null;
         }
-        if (this.queue.length > 0 && next.bytes < MERGE_BYTES && mergeable(next)) held = next;
+        // Held for a burst, never for a steady trickle: at most MERGE_BYTES and MERGE_MS.
+        if (next === written) heldSince = performance.now();
+        if (this.queue.length > 0 && next.bytes < MERGE_BYTES && mergeable(next) && performance.now() - heldSince < MERGE_MS) held = next;
         else await commit(next);
       }
       this.flushing = null;
