@@ -43,11 +43,11 @@ export function checkRun(r: ProducerRecord, i: number): number {
 
 /** The records a list stands for with runs spelled out, one record a value (for per-record code). */
 export function expandRuns(records: readonly ProducerRecord[]): readonly ProducerRecord[] {
-  if (!records.some((r) => r.run !== undefined)) return records;
+  if (!records.some((r) => r !== null && typeof r === 'object' && r.run !== undefined)) return records;
   const out: ProducerRecord[] = [];
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
-    const run = r.run;
+    const run = r === null || typeof r !== 'object' ? undefined : r.run;
     if (run === undefined) {
       out.push(r);
       continue;

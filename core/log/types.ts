@@ -71,7 +71,8 @@ export interface ProducerRecord {
 
 /**
  * Values laid out back to back in one buffer: value i is `buf[i === 0 ? start : ends[i - 1], ends[i])`.
- * Only the first `count` entries of `ends` are used.
+ * Only the first `count` entries of `ends` are used. Leave `buf` and `ends` unchanged until the
+ * append settles (a backend may read them after the call returns).
  */
 export interface ValueRun {
   buf: Uint8Array;

@@ -439,28 +439,36 @@ export class PipelineRuntime {
       lastList = lastValidate === null ? (byTopic.get(topic) ?? []) : [];
       if (lastValidate === null && !byTopic.has(topic)) byTopic.set(topic, lastList);
     };
+    /** The topic of a run that goes to the log as it is: from its view, without a record schema. */
+    const runTopic = async (r: SourceRecord): Promise<string | undefined> => {
+      const view = r.templateView;
+      if (!direct || p.keyTemplate !== null || p.topicFields === null || view === undefined) return undefined;
+      const topic = topicOfView(view, r.timestamp ?? now);
+      if (topic === undefined) return undefined;
+      const known = this.validators.get(topic);
+      const validate = known !== undefined || this.validators.has(topic) ? (known ?? null) : await this.validator(topic);
+      return validate === null ? topic : undefined;
+    };
+    // Runs that cannot go as they are are spelled out first, one record a value.
+    let list: readonly SourceRecord[] = records;
+    if (records.some((r) => r.run !== undefined)) {
+      const out: SourceRecord[] = [];
+      for (const r of records) {
+        if (r.run === undefined || (await runTopic(r)) !== undefined) out.push(r);
+        else for (const one of spellOut(r)) out.push(one);
+      }
+      list = out;
+    }
     let count = 0;
-    let list = records;
-    for (let i = 0; i < list.length; i++) {
-      const r = list[i]!;
+    for (const r of list) {
       if (r.run !== undefined) {
-        // A run goes as it is when its topic comes from its view and has no record schema.
-        const view = r.templateView;
-        let topic: string | undefined;
-        if (direct && p.keyTemplate === null && p.topicFields !== null && view !== undefined) topic = topicOfView(view, r.timestamp ?? now);
-        if (topic !== undefined) {
-          if (topic !== lastTopic) await useTopic(topic);
-          if (lastValidate === null) {
-            const run = r.run;
-            lastList.push({ value: NO_VALUE, run, timestamp: r.timestamp ?? now });
-            bytes += run.count === 0 ? 0 : run.ends[run.count - 1]! - run.start;
-            count += run.count;
-            continue;
-          }
-        }
-        // Otherwise its values go one by one, like any pre-encoded record.
-        list = [...list.slice(0, i), ...spellOut(r), ...list.slice(i + 1)];
-        i--;
+        const topic = await runTopic(r);
+        if (topic === undefined) throw new Error('internal: a run that cannot go as it is was not spelled out');
+        if (topic !== lastTopic) await useTopic(topic);
+        const run = r.run;
+        lastList.push({ value: NO_VALUE, run, timestamp: r.timestamp ?? now });
+        bytes += run.count === 0 ? 0 : run.ends[run.count - 1]! - run.start;
+        count += run.count;
         continue;
       }
       count++;

@@ -20,6 +20,7 @@ import {
   LogError,
   OffsetOutOfRangeError,
   StorageFullError,
+  UnknownTopicError,
 } from '../../core/log/errors.js';
 import { decodeCommits } from '../../core/log/local/commit-log.js';
 import { openLocalLog, type LocalLog, type LocalLogOptions } from '../../core/log/local/index.js';
@@ -710,6 +711,52 @@ describe('group commit', () => {
     expect((await readAll(log, 'a', 0)).map(valueIndex)).toEqual(expected('a', 0));
     expect((await readAll(log, 'a', 1)).map(valueIndex)).toEqual(expected('a', 1));
     expect((await readAll(log, 'b', 0)).map(valueIndex)).toEqual(expected('b', 0));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('runs of values', () => {
+  function run(values: string[]): ProducerRecord {
+    const buf = Buffer.from(values.join(''));
+    const ends = new Uint32Array(values.length);
+    let at = 0;
+    values.forEach((v, i) => (ends[i] = at += Buffer.byteLength(v)));
+    return { value: new Uint8Array(0), run: { buf, start: 0, ends, count: values.length } };
+  }
+
+  it('a run is cut into batches of about 1 MiB at value boundaries; an empty run writes nothing', async () => {
+    const dir = await freshDir();
+    let log = await open(dir);
+    await log.createTopic('r', { partitions: 1 });
+    const values = Array.from({ length: 30_000 }, (_, i) => `{"i":${i},"pad":"${'p'.repeat(70)}"}`);
+    await log.append('r', [run(values)]);
+    expect((await log.append('r', [run([])])).batches).toEqual([]);
+    log = await reopen(log, dir);
+    const spans = batchesOf(await readFile(segmentFile(dir, 'r', 0, 0)));
+    expect(spans.length).toBeGreaterThanOrEqual(3);
+    for (const b of spans) expect(b.length).toBeLessThanOrEqual(1024 * 1024 + 38);
+    expect(spans.reduce((n, b) => n + b.count, 0)).toBe(30_000);
+    expect((await readAll(log, 'r', 0)).map((r) => Buffer.from(r.value, 'hex').toString())).toEqual(values);
+  });
+});
+
+describe('appends racing a topic deletion', () => {
+  it('an append queued behind the deletion of its topic is refused, not acknowledged into deleted files', async () => {
+    const dir = await freshDir();
+    let log = await open(dir, { maxPendingBytes: 1024 });
+    await log.createTopic('doomed', { partitions: 1 });
+    const first = log.append('doomed', [rec(0, 200 * KiB)]);
+    // Waits for space behind the first, so it is queued after the deletion.
+    const second = rejectionOf(log.append('doomed', [rec(1, 200 * KiB)]));
+    const deleted = log.deleteTopic('doomed');
+    await first;
+    await deleted;
+    expect(await second).toBeInstanceOf(UnknownTopicError);
+    await log.createTopic('doomed', { partitions: 1 });
+    await log.append('doomed', [rec(2)]);
+    log = await reopen(log, dir);
+    expect((await readAll(log, 'doomed', 0)).map(valueIndex)).toEqual([2]);
   });
 });
 

@@ -409,11 +409,12 @@ export class LocalLog implements Log {
   /** Validates, partitions and encodes one entry's records; returns the bytes queued. */
   private encodeEntry(
     t: Topic,
-    records: readonly ProducerRecord[],
+    given: readonly ProducerRecord[],
     now: number,
     placed: AppendOp['placed'],
     batches: AppendedBatch[],
   ): number {
+    const records = this.pieces(given);
     const n = records.length;
     if (n === 0) return 0;
     const count = t.parts.length;
@@ -424,13 +425,10 @@ export class LocalLog implements Log {
     let mixed = false;
     for (let i = 0; i < n; i++) {
       const r = records[i]!;
-      // A run's values are records of their own: each must fit, not the run.
-      const isRun = r !== null && typeof r === 'object' && r.run !== undefined;
-      if (!isRun) checkRecord(r, i);
-      const longest = isRun ? checkRun(r, i) : -1;
+      // Runs were checked (and cut) by pieces().
+      if (r.run === undefined) checkRecord(r, i);
       const size = recordSize(r);
-      const largest = isRun ? longest + 14 : size;
-      if (largest > this.o.maxRecordBytes) throw new RecordTooLargeError(largest, this.o.maxRecordBytes);
+      if (r.run === undefined && size > this.o.maxRecordBytes) throw new RecordTooLargeError(size, this.o.maxRecordBytes);
       sizes[i] = size;
       stamps[i] = recordTimestamp(r, i, now);
       const p = choosePartition(r, t.meta.name, count, sticky);
@@ -455,6 +453,40 @@ export class LocalLog implements Log {
       }
     }
     return bytes;
+  }
+
+  /**
+   * The records with each run checked (a run's values are records of their own: each must fit,
+   * not the run), cut at value boundaries into pieces of at most TARGET_BATCH_BYTES so batches
+   * keep their size, and empty runs left out.
+   */
+  private pieces(records: readonly ProducerRecord[]): readonly ProducerRecord[] {
+    if (!records.some((r) => r !== null && typeof r === 'object' && r.run !== undefined)) return records;
+    const out: ProducerRecord[] = [];
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      if (r === null || typeof r !== 'object' || r.run === undefined) {
+        out.push(r);
+        continue;
+      }
+      const longest = checkRun(r, i);
+      if (longest + 14 > this.o.maxRecordBytes) throw new RecordTooLargeError(longest + 14, this.o.maxRecordBytes);
+      const { buf, ends, count } = r.run;
+      let from = 0;
+      let start = r.run.start;
+      while (from < count) {
+        // At least one value a piece; then as many as fit.
+        let to = from + 1;
+        while (to < count && ends[to]! - start + 14 * (to + 1 - from) <= TARGET_BATCH_BYTES) to++;
+        const piece: ProducerRecord = { value: r.value, run: { buf, start, ends: ends.subarray(from, to), count: to - from } };
+        if (r.timestamp !== undefined) piece.timestamp = r.timestamp;
+        if (r.partition !== undefined) piece.partition = r.partition;
+        out.push(piece);
+        start = ends[to - 1]!;
+        from = to;
+      }
+    }
+    return out;
   }
 
   /** Encodes records order[from..to) of one partition into batches of about TARGET_BATCH_BYTES. */
@@ -587,11 +619,18 @@ export class LocalLog implements Log {
     // An append whose chain broke earlier is refused before anything of it is written.
     const ops: Op[] = [];
     for (const op of all) {
-      const broken = op.kind === 'append' && op.chain !== undefined ? this.brokenChains.get(op.chain) : undefined;
-      if (broken === undefined) ops.push(op);
+      let refused = op.kind === 'append' && op.chain !== undefined ? this.brokenChains.get(op.chain) : undefined;
+      // An append encoded before its topic was deleted (it waited for space, or was queued
+      // behind the deletion) must not be written to the deleted topic's files and acknowledged.
+      const gone = op.kind === 'append' && refused === undefined ? op.placed.find((b) => this.topics.get(b.topic.meta.name) !== b.topic) : undefined;
+      if (gone !== undefined) {
+        refused = new UnknownTopicError(gone.topic.meta.name);
+        if ((op as AppendOp).chain !== undefined) this.brokenChains.set((op as AppendOp).chain!, refused);
+      }
+      if (refused === undefined) ops.push(op);
       else {
         this.releaseSpace((op as AppendOp).bytes);
-        op.reject(broken);
+        op.reject(refused);
       }
     }
     const c: WrittenCycle = { ops, bytes: 0, durable: false, points: new Map(), record: {}, now: Date.now() };
