@@ -401,6 +401,10 @@ export class JsPartition {
       throw err;
     }
     const { first_seq: firstSeq, last_seq: lastSeq, messages, bytes } = info.state;
+    // Info fetched before an append this process has since seen acknowledged: it would move the
+    // end back and, showing no messages yet, the start past the appended records. The next
+    // refresh brings newer info.
+    if (lastSeq < this.lastSeq) return;
     this.bytes = bytes;
     if (lastSeq !== this.lastSeq || this.end === 0) {
       if (messages > 0) {
