@@ -9,6 +9,7 @@ export { writeFileAtomic, isErrno } from '../core/log/local/fs-util.js';
 export { parseLogfmt } from '../core/pipeline/transforms/logfmt.js';
 export type { PipelineEvent } from '../core/pipeline/transforms/types.js';
 export { compileTemplate } from '../core/pipeline/template.js';
+export { EncodedRecord } from '../core/pipeline/runs.js';
 import type { PipelineEvent } from '../core/pipeline/transforms/types.js';
 import type { ValueRun } from '../core/log/types.js';
 export type { ValueRun } from '../core/log/types.js';

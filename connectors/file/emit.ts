@@ -3,11 +3,11 @@
  * the batch holds. No I/O: the source reads, this frames, joins (multiline), decodes and formats.
  */
 import { isUtf8 } from 'node:buffer';
-import type { SourceRecord, ValueRun } from '../sdk.js';
+import { EncodedRecord, type SourceRecord, type ValueRun } from '../sdk.js';
 import { frameLines, partialLineEnd } from './framing.js';
 import { formatLine, type FileFormat } from './format.js';
 import type { Tail } from './tail.js';
-import { EncodedTextRecord, TextJsonEncoder } from './text-json.js';
+import { TextJsonEncoder } from './text-json.js';
 
 /** Counters of the source's problems and events (docs/connectors/file-source.md, "Counters"). */
 export interface FileSourceStats {
@@ -138,7 +138,7 @@ export class Batch {
     this.count++;
     this.bytes += end - start;
     if (!this.runs) {
-      this.list.push(new EncodedTextRecord(enc.encode(file, buf, start, end), this.now, enc.view));
+      this.list.push(new EncodedRecord(enc.encode(file, buf, start, end), this.now, enc.view));
       return;
     }
     const first = enc.write(file, buf, start, end);

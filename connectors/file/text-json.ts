@@ -4,28 +4,12 @@
  * `JSON.stringify({ timestamp, host, file, message })` gives for a valid UTF-8 line (the caller
  * sends lines with invalid UTF-8 down the string path, which replaces them). Pure, no I/O.
  */
-import type { SourceRecord } from '../sdk.js';
-
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const HEX = '0123456789abcdef';
 /** JSON.stringify's short escapes for control characters; the others are \u00XX. */
 const SHORT: Record<number, number> = { 0x08: 0x62, 0x09: 0x74, 0x0a: 0x6e, 0x0c: 0x66, 0x0d: 0x72 };
 const CHUNK = 1024 * 1024;
-
-/** A text event whose JSON is already made; `value` is parsed from it only if someone asks. */
-export class EncodedTextRecord implements SourceRecord {
-  constructor(
-    readonly encoded: Uint8Array,
-    readonly timestamp: number,
-    /** `{ timestamp, host, file }`, shared by the batch's lines of one file (topic templates). */
-    readonly templateView: Record<string, unknown>,
-  ) {}
-
-  get value(): unknown {
-    return JSON.parse(Buffer.from(this.encoded.buffer, this.encoded.byteOffset, this.encoded.byteLength).toString('utf8'));
-  }
-}
 
 /**
  * Encodes lines of one batch into shared chunks; each record is a view of its JSON. Plain

@@ -9,10 +9,6 @@ import type { ProducerRecord } from './types.js';
 /** Record `i`'s shape: an object, a string or bytes value, a string or null key, string headers. */
 export function checkRecord(r: ProducerRecord, i: number): void {
   if (r === null || typeof r !== 'object') throw new InvalidArgumentError(`record ${i} is not an object`);
-  if (r.run !== undefined) {
-    checkRun(r, i);
-    return;
-  }
   const v = r.value;
   if (typeof v !== 'string' && !(v instanceof Uint8Array)) throw new InvalidArgumentError(`record ${i}: value must be a string or bytes`);
   if (r.key != null && typeof r.key !== 'string') throw new InvalidArgumentError(`record ${i}: key must be a string or null`);

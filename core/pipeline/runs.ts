@@ -7,11 +7,12 @@ import type { SourceRecord } from '../../connectors/sdk.js';
 /** The value of a producer record that carries a run (ProducerRecord.run): ignored by the log. */
 export const NO_VALUE = new Uint8Array(0);
 
-/** One value of a run: its JSON text, parsed only if someone asks for the value. */
-class RunValue implements SourceRecord {
+/** A record whose value's JSON text is already made; `value` is parsed from it only if asked. */
+export class EncodedRecord implements SourceRecord {
   constructor(
     readonly encoded: Uint8Array,
     readonly timestamp: number | undefined,
+    /** Shared by many records (SourceRecord.templateView), e.g. a file's `{ timestamp, host, file }`. */
     readonly templateView: Record<string, unknown> | undefined,
   ) {}
 
@@ -34,7 +35,7 @@ export function spellOut(r: SourceRecord): SourceRecord[] {
   let s = run.start;
   for (let k = 0; k < run.count; k++) {
     const e = run.ends[k]!;
-    out.push(new RunValue(run.buf.subarray(s, e), r.timestamp, r.templateView));
+    out.push(new EncodedRecord(run.buf.subarray(s, e), r.timestamp, r.templateView));
     s = e;
   }
   return out;

@@ -433,8 +433,7 @@ export class PipelineRuntime {
     };
     /** Makes `topic` the current one: its validator, and (without one) its record list. */
     const useTopic = async (topic: string): Promise<void> => {
-      const known = this.validators.get(topic);
-      lastValidate = known !== undefined || this.validators.has(topic) ? (known ?? null) : await this.validator(topic);
+      lastValidate = await this.validator(topic);
       lastTopic = topic;
       lastList = lastValidate === null ? (byTopic.get(topic) ?? []) : [];
       if (lastValidate === null && !byTopic.has(topic)) byTopic.set(topic, lastList);
@@ -445,9 +444,7 @@ export class PipelineRuntime {
       if (!direct || p.keyTemplate !== null || p.topicFields === null || view === undefined) return undefined;
       const topic = topicOfView(view, r.timestamp ?? now);
       if (topic === undefined) return undefined;
-      const known = this.validators.get(topic);
-      const validate = known !== undefined || this.validators.has(topic) ? (known ?? null) : await this.validator(topic);
-      return validate === null ? topic : undefined;
+      return (await this.validator(topic)) === null ? topic : undefined;
     };
     // Runs that cannot go as they are are spelled out first, one record a value.
     let list: readonly SourceRecord[] = records;

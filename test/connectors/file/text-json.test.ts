@@ -1,7 +1,8 @@
 /** The text-event JSON encoder gives exactly JSON.stringify's bytes, for any valid UTF-8 line. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EncodedTextRecord, TextJsonEncoder } from '../../../connectors/file/text-json.js';
+import { EncodedRecord } from '../../../connectors/sdk.js';
+import { TextJsonEncoder } from '../../../connectors/file/text-json.js';
 
 const ISO = '2026-12-03T14:00:00.000Z';
 
@@ -28,7 +29,7 @@ describe('text events encoded from bytes', () => {
         const buf = Buffer.from(text, 'utf8');
         const json = enc.encode(file, buf, 0, buf.length);
         expect(Buffer.from(json).toString('utf8')).toBe(expected('web-1', file, text));
-        const rec = new EncodedTextRecord(json, 1, enc.view);
+        const rec = new EncodedRecord(json, 1, enc.view);
         expect(rec.value).toEqual({ timestamp: ISO, host: 'web-1', file, message: text });
         expect(rec.templateView).toEqual({ timestamp: ISO, host: 'web-1', file });
       }),
