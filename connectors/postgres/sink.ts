@@ -202,7 +202,7 @@ class PostgresSink implements Sink {
   /**
    * One transaction: the records' rows and the partition's offsets row. The stored (next_offset,
    * fence) is read once and then known (this sink is the partition's only writer while its lease
-   * holds); the transaction's last statement moves the row on only if it is still what was read,
+   * holds); the transaction's first statement moves the row on only if it is still what was read,
    * so a write by anyone else in between (another worker, after a lost lease) rolls the whole
    * transaction back — then the row is read again, and the batch is refused (newer fence) or
    * trimmed to what is not stored yet.
@@ -220,26 +220,20 @@ class PostgresSink implements Sink {
         const from = state === null ? -1 : state.next;
         if (from >= nextOffset) return;
         const todo = from <= (records[0]?.offset ?? nextOffset) ? records : records.filter((r) => r.offset >= from);
-        await client.query('BEGIN');
+        // BEGIN and the offsets row's move go in one round trip, ahead of the rows: the row is
+        // locked from here to COMMIT, and a row moved by someone else stops the batch before any
+        // row is written. Literals, not parameters: a multi-statement query is a simple query.
         open = true;
-        const rest = this.c.mode === 'append' && this.tableOf === null && this.schemaOf === null ? await this.streamAppend(client, todo) : todo;
-        for (const step of await this.plan(client, rest)) await this.run(client, step);
-        const ids = [this.ctx.pipeline, this.sinkName, topic, partition];
-        const moved =
+        const lit = (v: string | number): string => (typeof v === 'number' ? String(v) : client.escapeLiteral(v));
+        const ids = `${lit(this.ctx.pipeline)}, ${lit(this.sinkName)}, ${lit(topic)}, ${lit(partition)}`;
+        const [, moved] = (await client.query(
           state === null
-            ? await client.query({
-                name: 'sluice_offsets_insert',
-                text: `INSERT INTO ${this.offsets} (pipeline, sink, topic, partition, next_offset, fence) VALUES ($1, $2, $3, $4, $5, $6)
-                       ON CONFLICT (pipeline, sink, topic, partition) DO NOTHING`,
-                values: [...ids, nextOffset, fence],
-              })
-            : await client.query({
-                name: 'sluice_offsets_update',
-                text: `UPDATE ${this.offsets} SET next_offset = $5, fence = $6, updated_at = now()
-                        WHERE pipeline = $1 AND sink = $2 AND topic = $3 AND partition = $4 AND next_offset = $7 AND fence = $8`,
-                values: [...ids, nextOffset, fence, state.next, state.fence],
-              });
-        if (moved.rowCount !== 1) {
+            ? `BEGIN; INSERT INTO ${this.offsets} (pipeline, sink, topic, partition, next_offset, fence) VALUES (${ids}, ${lit(nextOffset)}, ${lit(fence)})
+                 ON CONFLICT (pipeline, sink, topic, partition) DO NOTHING`
+            : `BEGIN; UPDATE ${this.offsets} SET next_offset = ${lit(nextOffset)}, fence = ${lit(fence)}, updated_at = now()
+                 WHERE (pipeline, sink, topic, partition) = (${ids}) AND next_offset = ${lit(state.next)} AND fence = ${lit(state.fence)}`,
+        )) as unknown as pg.QueryResult[];
+        if (moved!.rowCount !== 1) {
           // Someone else wrote the partition since it was read: undo, read again, decide again.
           await client.query('ROLLBACK');
           open = false;
@@ -247,6 +241,8 @@ class PostgresSink implements Sink {
           if (attempt >= 3) throw new PgSinkError('SLUICE_PG_CONNECTION', `${topic}/${partition}: the offsets row keeps changing under this sink`, { retriable: true });
           continue;
         }
+        const rest = this.c.mode === 'append' && this.tableOf === null && this.schemaOf === null ? await this.streamAppend(client, todo) : todo;
+        for (const step of await this.plan(client, rest)) await this.run(client, step);
         await client.query('COMMIT');
         open = false;
         this.stored.set(key, { next: nextOffset, fence });

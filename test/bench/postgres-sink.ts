@@ -112,13 +112,14 @@ async function withCpu(pid: number, fn: () => Promise<Figure>): Promise<Figure> 
 }
 
 /**
- * Every timed case starts from clean shared buffers and a clean page cache: the case before it
- * leaves dirty pages in both, which the next load pays for (its backend writing buffers out to
- * get free ones, the kernel writing back hundreds of MB on the same two cores). Without this the
- * case that ran second was 20-40% slower whichever it was.
+ * Every timed case starts on a freshly started server (a fast shutdown checkpoints) and a clean
+ * page cache: the case before it leaves dirty pages in both, and shared buffers full of its own
+ * pages, which the next load pays for (its backend evicting buffers to get free ones, the kernel
+ * writing back hundreds of MB on the same two cores). Without the restart the case that ran
+ * second was 20-40% slower whichever it was, even after a CHECKPOINT.
  */
-async function checkpoint(c: pg.Client): Promise<void> {
-  await c.query('CHECKPOINT');
+async function fresh(server: PgServer): Promise<void> {
+  await server.restart();
   spawnSync('sync');
 }
 
@@ -126,9 +127,7 @@ async function backendPid(c: pg.Client): Promise<number> {
   return (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
 }
 
-async function plainCopy(url: string, rows: number, now: number): Promise<Figure> {
-  const c = await client(url);
-  await c.query(TABLE);
+async function plainCopy(server: PgServer, url: string, rows: number, now: number): Promise<Figure> {
   const chunks: Buffer[] = [];
   let text = '';
   let bytes = 0;
@@ -141,7 +140,9 @@ async function plainCopy(url: string, rows: number, now: number): Promise<Figure
       text = '';
     }
   }
-  await checkpoint(c);
+  await fresh(server);
+  const c = await client(url);
+  await c.query(TABLE);
   const fig = await withCpu(await backendPid(c), () => timed('plain COPY (prebuilt text, one transaction)', rows, bytes, async () => {
     const stream = c.query(copyFrom('COPY events (id, timestamp, level, service, message) FROM STDIN'));
     await new Promise<void>((resolve, reject) => {
@@ -159,7 +160,7 @@ async function plainCopy(url: string, rows: number, now: number): Promise<Figure
   return fig;
 }
 
-async function viaSink(url: string, name: string, config: Partial<PostgresSinkConfig>, m: Made, rows: number): Promise<Figure> {
+async function viaSink(server: PgServer, url: string, name: string, config: Partial<PostgresSinkConfig>, m: Made, rows: number): Promise<Figure> {
   const sink = postgresSink.create({ url, table: 'events', ...config } as PostgresSinkConfig, {
     pipeline: 'bench',
     sink: name,
@@ -167,12 +168,12 @@ async function viaSink(url: string, name: string, config: Partial<PostgresSinkCo
     signal: new AbortController().signal,
     log: () => undefined,
   });
-  await sink.open();
   const list = batches(m);
+  await fresh(server);
+  await sink.open();
   const admin = await client(url);
   const app = `sluice bench/${name}`.slice(0, 63);
   const pid = (await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app])).rows[0]!.pid;
-  await checkpoint(admin);
   await admin.end();
   const fig = await withCpu(pid, () => timed(name, rows, m.bytes, async () => {
     // Each batch is dropped once written, as the runtime does.
@@ -200,28 +201,28 @@ async function round(server: PgServer, n: number, rows: number, only: string): P
   // The order alternates from round to round: on this kind of machine the server's CPU per row
   // drifts by ±30% from one load to the next, and neither side should always go first.
   const sinkFirst = n % 2 === 1;
-  const append0 = sinkFirst ? await viaSink(appendUrl, 'sink append (COPY + offsets, a txn per batch)', {}, rowsMade, rows) : null;
-  const copy = await plainCopy(await server.createDatabase(`copy_${n}`), rows, now);
-  const append = append0 ?? (await viaSink(appendUrl, 'sink append (COPY + offsets, a txn per batch)', {}, rowsMade, rows));
+  const append0 = sinkFirst ? await viaSink(server, appendUrl, 'sink append (COPY + offsets, a txn per batch)', {}, rowsMade, rows) : null;
+  const copy = await plainCopy(server, await server.createDatabase(`copy_${n}`), rows, now);
+  const append = append0 ?? (await viaSink(server, appendUrl, 'sink append (COPY + offsets, a txn per batch)', {}, rowsMade, rows));
   if (only === 'append') return [copy, append];
 
   const upsertUrl = await server.createDatabase(`upsert_${n}`);
   const u = await client(upsertUrl);
   await u.query(TABLE);
   await u.end();
-  const upsertNew = await viaSink(upsertUrl, 'sink upsert, new keys', { mode: 'upsert', key_columns: ['id'] }, rowsMade, rows);
+  const upsertNew = await viaSink(server, upsertUrl, 'sink upsert, new keys', { mode: 'upsert', key_columns: ['id'] }, rowsMade, rows);
   const again = made(rows, (id) => ({ ...event(id), level: 'changed' }));
-  const upsertAll = await viaSink(upsertUrl, 'sink upsert, every key again', { mode: 'upsert', key_columns: ['id'], offsets_table: 'upsert_again' }, again, rows);
+  const upsertAll = await viaSink(server, upsertUrl, 'sink upsert, every key again', { mode: 'upsert', key_columns: ['id'], offsets_table: 'upsert_again' }, again, rows);
 
   const applyUrl = await server.createDatabase(`apply_${n}`);
   const a = await client(applyUrl);
   await a.query(TABLE);
   await a.end();
   const cfg = (t: string): Partial<PostgresSinkConfig> => ({ mode: 'apply', table: '{{ source.table }}', offsets_table: t });
-  const inserts = await viaSink(applyUrl, 'sink apply, c events', cfg('o1'), made(rows, (id) => cdc('c', null, event(id))), rows);
-  const updates = await viaSink(applyUrl, 'sink apply, u events (full rows)', cfg('o2'), made(rows, (id) => cdc('u', null, { ...event(id), level: 'x' })), rows);
-  const toast = await viaSink(applyUrl, 'sink apply, u events, unchanged TOAST', cfg('o4'), made(rows, (id) => cdc('u', null, { ...event(id), level: 'y', message: UNCHANGED_TOAST })), rows);
-  const deletes = await viaSink(applyUrl, 'sink apply, d events', cfg('o3'), made(rows, (id) => cdc('d', { id }, null)), rows);
+  const inserts = await viaSink(server, applyUrl, 'sink apply, c events', cfg('o1'), made(rows, (id) => cdc('c', null, event(id))), rows);
+  const updates = await viaSink(server, applyUrl, 'sink apply, u events (full rows)', cfg('o2'), made(rows, (id) => cdc('u', null, { ...event(id), level: 'x' })), rows);
+  const toast = await viaSink(server, applyUrl, 'sink apply, u events, unchanged TOAST', cfg('o4'), made(rows, (id) => cdc('u', null, { ...event(id), level: 'y', message: UNCHANGED_TOAST })), rows);
+  const deletes = await viaSink(server, applyUrl, 'sink apply, d events', cfg('o3'), made(rows, (id) => cdc('d', { id }, null)), rows);
   const left = await client(applyUrl);
   const [{ n: remaining }] = (await left.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows as [{ n: string }];
   await left.end();
