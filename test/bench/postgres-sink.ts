@@ -127,34 +127,49 @@ async function backendPid(c: pg.Client): Promise<number> {
   return (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
 }
 
-async function plainCopy(server: PgServer, url: string, rows: number, now: number): Promise<Figure> {
-  const chunks: Buffer[] = [];
-  let text = '';
+/**
+ * Plain COPY of prebuilt text: one statement for all rows, or (`statements`) one transaction of
+ * BEGIN / COPY / COMMIT per group of that many rows — the sink's transactions, without the sink.
+ */
+async function plainCopy(server: PgServer, url: string, rows: number, now: number, statements?: number[]): Promise<Figure> {
+  const groups: Buffer[][] = [];
+  const sizes = statements ?? [rows];
   let bytes = 0;
-  for (let id = 0; id < rows; id++) {
-    const e = generateEvent(42, id, SERVICES, now);
-    text += `${e.id}\t${e.timestamp}\t${e.level}\t${e.service}\t${e.message}\n`;
-    if (text.length >= 1024 * 1024 || id === rows - 1) {
-      chunks.push(Buffer.from(text));
-      bytes += text.length;
-      text = '';
+  let id = 0;
+  for (const size of sizes) {
+    const chunks: Buffer[] = [];
+    let text = '';
+    for (const last = id + size - 1; id <= last; id++) {
+      const e = generateEvent(42, id, SERVICES, now);
+      text += `${e.id}\t${e.timestamp}\t${e.level}\t${e.service}\t${e.message}\n`;
+      if (text.length >= 1024 * 1024 || id === last) {
+        chunks.push(Buffer.from(text));
+        bytes += text.length;
+        text = '';
+      }
     }
+    groups.push(chunks);
   }
   await fresh(server);
   const c = await client(url);
   await c.query(TABLE);
-  const fig = await withCpu(await backendPid(c), () => timed('plain COPY (prebuilt text, one transaction)', rows, bytes, async () => {
-    const stream = c.query(copyFrom('COPY events (id, timestamp, level, service, message) FROM STDIN'));
-    await new Promise<void>((resolve, reject) => {
-      stream.on('error', reject);
-      stream.on('finish', resolve);
-      let i = 0;
-      const more = (): void => {
-        while (i < chunks.length) if (!stream.write(chunks[i++]!)) return void stream.once('drain', more);
-        stream.end();
-      };
-      more();
-    });
+  const name = statements === undefined ? 'plain COPY (prebuilt text, one transaction)' : `plain COPY, ${sizes.length} txns as the sink's`;
+  const fig = await withCpu(await backendPid(c), () => timed(name, rows, bytes, async () => {
+    for (const chunks of groups) {
+      if (statements !== undefined) await c.query('BEGIN');
+      const stream = c.query(copyFrom('COPY events (id, timestamp, level, service, message) FROM STDIN'));
+      await new Promise<void>((resolve, reject) => {
+        stream.on('error', reject);
+        stream.on('finish', resolve);
+        let i = 0;
+        const more = (): void => {
+          while (i < chunks.length) if (!stream.write(chunks[i++]!)) return void stream.once('drain', more);
+          stream.end();
+        };
+        more();
+      });
+      if (statements !== undefined) await c.query('COMMIT');
+    }
   }));
   await c.end();
   return fig;
@@ -204,7 +219,9 @@ async function round(server: PgServer, n: number, rows: number, only: string): P
   const append0 = sinkFirst ? await viaSink(server, appendUrl, 'sink append (COPY + offsets, a txn per batch)', {}, rowsMade, rows) : null;
   const copy = await plainCopy(server, await server.createDatabase(`copy_${n}`), rows, now);
   const append = append0 ?? (await viaSink(server, appendUrl, 'sink append (COPY + offsets, a txn per batch)', {}, rowsMade, rows));
-  if (only === 'append') return [copy, append];
+  // The same rows in the sink's transactions (a batch each: batch_max_rows is above a batch's rows).
+  const split = await plainCopy(server, await server.createDatabase(`split_${n}`), rows, now, batches(rowsMade).map((b) => b!.records.length));
+  if (only === 'append') return [copy, append, split];
 
   const upsertUrl = await server.createDatabase(`upsert_${n}`);
   const u = await client(upsertUrl);
@@ -227,7 +244,7 @@ async function round(server: PgServer, n: number, rows: number, only: string): P
   const [{ n: remaining }] = (await left.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows as [{ n: string }];
   await left.end();
   if (remaining !== '0') throw new Error(`apply bench: ${remaining} rows left after the deletes`);
-  return [copy, append, upsertNew, upsertAll, inserts, updates, toast, deletes];
+  return [copy, append, split, upsertNew, upsertAll, inserts, updates, toast, deletes];
 }
 
 /**
