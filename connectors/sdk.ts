@@ -11,8 +11,8 @@ export type { PipelineEvent } from '../core/pipeline/transforms/types.js';
 export { compileTemplate } from '../core/pipeline/template.js';
 export { EncodedRecord } from '../core/pipeline/runs.js';
 import type { PipelineEvent } from '../core/pipeline/transforms/types.js';
-import type { ValueRun } from '../core/log/types.js';
-export type { ValueRun } from '../core/log/types.js';
+import type { ValueRun, ValueSpans } from '../core/log/types.js';
+export type { ValueRun, ValueSpans } from '../core/log/types.js';
 
 /** A record as a source emits it and a sink receives it: the value is JSON. */
 export interface SourceRecord {
@@ -183,10 +183,32 @@ export class SinkFencedError extends Error {
  * with backoff: no record is dead-lettered for them.
  * A batch may hold no records (after a dead letter): a sink that stores offsets stores nextOffset.
  */
+/**
+ * A batch as values only (see Sink.writeValues): the records `firstOffset .. nextOffset - 1`, value
+ * by value in offset order across `spans`. The buffers are shared: read them, never change them.
+ */
+export interface SinkValuesBatch {
+  topic: string;
+  partition: number;
+  firstOffset: number;
+  spans: ValueSpans[];
+  /** Sum of the values' lengths. */
+  bytes: number;
+  nextOffset: number;
+  fence?: number;
+}
+
 export interface Sink {
   open(): Promise<void>;
   committedOffset?(topic: string, partition: number): Promise<number | undefined>;
   write(batch: SinkBatch): Promise<void>;
+  /**
+   * Optional, for a sink that needs nothing of a record but its value's bytes: the runtime then
+   * reads the log without an object per record and hands batches here, with the same contract
+   * as `write`. When it fails, the runtime reads the same records again and goes on through
+   * `write` (retries, a record at a time, dead letters).
+   */
+  writeValues?(batch: SinkValuesBatch): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -136,6 +136,33 @@ export interface ReadOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * The values of consecutive records that sit in one buffer: value `i` is `buf[starts[i], ends[i])`.
+ * Only the first `count` entries of `starts` and `ends` are used. The buffer is the reader's own:
+ * it may be kept, but not changed.
+ */
+export interface ValueSpans {
+  buf: Buffer;
+  starts: Uint32Array;
+  ends: Uint32Array;
+  count: number;
+}
+
+/**
+ * What `readValues` returns: the values of the records `firstOffset .. nextOffset - 1`, in offset
+ * order across `spans`, without their keys, headers and timestamps and without an object per
+ * record. Offsets are dense: there are `nextOffset - firstOffset` values.
+ */
+export interface ValuesReadResult {
+  firstOffset: number;
+  spans: ValueSpans[];
+  /** Sum of the values' lengths. */
+  bytes: number;
+  nextOffset: number;
+  startOffset: number;
+  endOffset: number;
+}
+
 export interface ReadResult {
   records: LogRecord[];
   /** Offset to read from next. */
@@ -168,6 +195,12 @@ export interface Log {
 
   /** Committed records from `fromOffset` on, in offset order. */
   read(topic: string, partition: number, fromOffset: number, options?: ReadOptions): Promise<ReadResult>;
+  /**
+   * Like `read`, the values only (see ValuesReadResult): for a reader that needs nothing else of a
+   * record, such as a sink writing values as lines. A backend whose offsets are not dense, or that
+   * has no cheaper way, leaves it out.
+   */
+  readValues?(topic: string, partition: number, fromOffset: number, options?: ReadOptions): Promise<ValuesReadResult>;
   /** First offset whose record's timestamp is >= `timestamp`; null when there is none (read from the end). */
   offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number | null>;
 

@@ -12,7 +12,7 @@
  */
 import type { ValidateFunction } from 'ajv';
 import { RecordSchemas } from '../schema/record-ajv.js';
-import type { Log, AppendEntry, ProducerRecord, LogRecord, ReadResult } from '../log/types.js';
+import type { Log, AppendEntry, ProducerRecord, LogRecord, ValuesReadResult } from '../log/types.js';
 import { OffsetOutOfRangeError, UnknownTopicError } from '../log/errors.js';
 import type {
   ConnectorContext,
@@ -20,6 +20,7 @@ import type {
   SinkBatch,
   SinkDeclaration,
   SinkRecord,
+  SinkValuesBatch,
   Source,
   SourceDeclaration,
   SourceRecord,
@@ -103,6 +104,12 @@ export function templatePattern(template: string): RegExp {
 const DLQ_SUFFIX = '.dlq';
 /** Bytes a sink reads from a partition at once. */
 const SINK_READ_BYTES = 4 * 1024 * 1024;
+
+/** One read for a sink: records, or values only for a sink that takes them (Sink.writeValues). */
+type SinkRead = { count: number; nextOffset: number; endOffset: number } & (
+  | { records: LogRecord[]; values: null }
+  | { records: null; values: ValuesReadResult }
+);
 /** A task that failed after running this long restarts after the shortest backoff again. */
 const HEALTHY_MS = 60_000;
 
@@ -662,15 +669,24 @@ export class PipelineRuntime {
       committed = offset;
       lastGroupCommit = Date.now();
     };
-    const readAt = (from: number): Promise<ReadResult> =>
-      log.read(topic, partition, from, { maxBytes: SINK_READ_BYTES, maxWaitMs: this.draining ? 0 : 500, signal: wakeRead });
+    // A sink that takes values only gets them without an object per record (when the log can).
+    const values = sink.writeValues !== undefined && log.readValues !== undefined;
+    const readAt = async (from: number): Promise<SinkRead> => {
+      const options = { maxBytes: SINK_READ_BYTES, maxWaitMs: this.draining ? 0 : 500, signal: wakeRead };
+      if (values) {
+        const v = await log.readValues!(topic, partition, from, options);
+        return { count: v.nextOffset - v.firstOffset, nextOffset: v.nextOffset, endOffset: v.endOffset, records: null, values: v };
+      }
+      const r = await log.read(topic, partition, from, options);
+      return { count: r.records.length, nextOffset: r.nextOffset, endOffset: r.endOffset, records: r.records, values: null };
+    };
     /** The read of the records after the batch being written, started before its write (read-ahead). */
-    let ahead: { from: number; read: Promise<ReadResult> } | null = null;
+    let ahead: { from: number; read: Promise<SinkRead> } | null = null;
     try {
       while (!stop.aborted) {
-        let res: ReadResult;
+        let res: SinkRead;
         try {
-          const pending: Promise<ReadResult> | null = ahead !== null && ahead.from === offset ? ahead.read : null;
+          const pending: Promise<SinkRead> | null = ahead !== null && ahead.from === offset ? ahead.read : null;
           ahead = null;
           res = await (pending ?? readAt(offset));
         } catch (err) {
@@ -684,7 +700,7 @@ export class PipelineRuntime {
           throw err;
         }
         this.deps.metrics?.lag(s.group, topic, partition, res.endOffset - res.nextOffset);
-        if (res.records.length === 0) {
+        if (res.count === 0) {
           if (this.draining || signal.aborted) {
             if (this.draining && offset < res.endOffset) continue;
             break;
@@ -693,25 +709,34 @@ export class PipelineRuntime {
           continue;
         }
         if (stop.aborted) break;
-        const batch: SinkBatch = {
-          topic,
-          partition,
-          records: res.records.map((r) => toSinkRecord(topic, partition, r)),
-          nextOffset: res.nextOffset,
-          fence: lease.fence,
-        };
         const t0 = performance.now();
         // While this batch is written, the next one is read.
         if (!this.draining) {
           ahead = { from: res.nextOffset, read: readAt(res.nextOffset) };
           ahead.read.catch(() => undefined);
         }
-        const run = writeLock.tail.then(() => this.deliver(p, s, sink, batch));
+        let bytes = 0;
+        let run: Promise<void>;
+        if (res.values !== null) {
+          const v = res.values;
+          bytes = v.bytes;
+          const batch: SinkValuesBatch = { topic, partition, firstOffset: v.firstOffset, spans: v.spans, bytes, nextOffset: v.nextOffset, fence: lease.fence };
+          run = writeLock.tail.then(() => this.deliverValues(p, s, sink, batch));
+        } else {
+          const records = res.records;
+          for (const r of records) bytes += r.value.length;
+          const batch: SinkBatch = {
+            topic,
+            partition,
+            records: records.map((r) => toSinkRecord(topic, partition, r)),
+            nextOffset: res.nextOffset,
+            fence: lease.fence,
+          };
+          run = writeLock.tail.then(() => this.deliver(p, s, sink, batch));
+        }
         writeLock.tail = run.catch(() => undefined);
         await run;
-        let bytes = 0;
-        for (const r of res.records) bytes += r.value.length;
-        this.deps.metrics?.recordsOut(p.spec.name, s.name, res.records.length, bytes);
+        this.deps.metrics?.recordsOut(p.spec.name, s.name, res.count, bytes);
         this.deps.metrics?.sinkLatency(p.spec.name, s.name, (performance.now() - t0) / 1000);
         offset = res.nextOffset;
         s.offsets.set(key, offset);
@@ -729,7 +754,43 @@ export class PipelineRuntime {
    * (the target is down), fails the task instead: its records are not bad.
    */
   private async deliver(p: PipelineState, s: SinkStatus, sink: Sink, batch: SinkBatch): Promise<void> {
-    const signal = this.stopSinks.signal;
+    const w = this.sinkWrites(p, s);
+    try {
+      await retry(() => sink.write(batch), { policy: SINK_RETRY, signal: w.signal, onRetry: w.onRetry, isRetriable: w.isRetriable });
+    } catch (err) {
+      if (w.signal.aborted || w.outage(err)) throw err;
+      s.recordsOut += await this.oneByOne(p, s, sink, batch);
+      return;
+    }
+    s.recordsOut += batch.records.length;
+  }
+
+  /**
+   * deliver for a batch of values: when writeValues keeps failing for its records (not because
+   * the target is down), the same records are read again and go through write one at a time.
+   */
+  private async deliverValues(p: PipelineState, s: SinkStatus, sink: Sink, batch: SinkValuesBatch): Promise<void> {
+    const w = this.sinkWrites(p, s);
+    try {
+      await retry(() => sink.writeValues!(batch), { policy: SINK_RETRY, signal: w.signal, onRetry: w.onRetry, isRetriable: w.isRetriable });
+    } catch (err) {
+      if (w.signal.aborted || w.outage(err)) throw err;
+      const { topic, partition } = batch;
+      for (let from = batch.firstOffset; from < batch.nextOffset; ) {
+        const r = await this.deps.log.read(topic, partition, from, { maxBytes: SINK_READ_BYTES });
+        const records = r.records.filter((x) => x.offset < batch.nextOffset).map((x) => toSinkRecord(topic, partition, x));
+        if (records.length === 0) throw new Error(`${topic}/${partition}: offsets ${from}..${batch.nextOffset - 1} could not be read again`, { cause: err });
+        const next = records[records.length - 1]!.offset + 1;
+        s.recordsOut += await this.oneByOne(p, s, sink, { topic, partition, records, nextOffset: next, fence: batch.fence });
+        from = next;
+      }
+      return;
+    }
+    s.recordsOut += batch.nextOffset - batch.firstOffset;
+  }
+
+  /** What deliver and deliverValues share: the stop signal, retry logging, and error kinds. */
+  private sinkWrites(p: PipelineState, s: SinkStatus) {
     const onRetry = (err: unknown, attempt: number, delay: number): void => {
       this.deps.metrics?.error(p.spec.name, 'sink');
       this.deps.logger.warn(`sink "${s.name}" write failed (attempt ${attempt}): ${(err as Error).message}; retrying in ${delay} ms`);
@@ -739,27 +800,30 @@ export class PipelineRuntime {
     // An error that says it is retriable (the target is down) is no fault of the records: the task
     // fails and restarts with backoff from the sink's offsets instead of dead-lettering the batch.
     const outage = (err: unknown): boolean => fenced(err) || (err as { retriable?: unknown } | null)?.retriable === true;
-    let delivered = batch.records.length;
-    try {
-      await retry(() => sink.write(batch), { policy: SINK_RETRY, signal, onRetry, isRetriable });
-    } catch (err) {
-      if (signal.aborted || outage(err)) throw err;
-      // Find the poison: deliver one record at a time, dead-lettering the ones that keep failing.
-      const keepsOffsets = s.delivery !== 'at-least-once';
-      for (const r of batch.records) {
-        const one: SinkBatch = { ...batch, records: [r], nextOffset: r.offset + 1 };
-        try {
-          await retry(() => sink.write(one), { policy: { ...SINK_RETRY, maxAttempts: 2 }, signal, onRetry, isRetriable });
-        } catch (recordErr) {
-          if (signal.aborted || outage(recordErr)) throw recordErr;
-          await this.deadLetter(p, s, r, recordErr);
-          delivered--;
-          // A sink that stores its offsets moves past the dead letter, so a restart does not send it again.
-          if (keepsOffsets) await retry(() => sink.write({ ...one, records: [] }), { policy: SINK_RETRY, signal, onRetry, isRetriable });
-        }
+    return { signal: this.stopSinks.signal, onRetry, isRetriable, outage };
+  }
+
+  /**
+   * Finds the poison: delivers one record at a time, dead-lettering the ones that keep failing;
+   * resolves to how many were delivered.
+   */
+  private async oneByOne(p: PipelineState, s: SinkStatus, sink: Sink, batch: SinkBatch): Promise<number> {
+    const { signal, onRetry, isRetriable, outage } = this.sinkWrites(p, s);
+    const keepsOffsets = s.delivery !== 'at-least-once';
+    let delivered = 0;
+    for (const r of batch.records) {
+      const one: SinkBatch = { ...batch, records: [r], nextOffset: r.offset + 1 };
+      try {
+        await retry(() => sink.write(one), { policy: { ...SINK_RETRY, maxAttempts: 2 }, signal, onRetry, isRetriable });
+        delivered++;
+      } catch (recordErr) {
+        if (signal.aborted || outage(recordErr)) throw recordErr;
+        await this.deadLetter(p, s, r, recordErr);
+        // A sink that stores its offsets moves past the dead letter, so a restart does not send it again.
+        if (keepsOffsets) await retry(() => sink.write({ ...one, records: [] }), { policy: SINK_RETRY, signal, onRetry, isRetriable });
       }
     }
-    s.recordsOut += delivered;
+    return delivered;
   }
 
   private async deadLetter(p: PipelineState, s: SinkStatus, r: SinkRecord, err: unknown): Promise<void> {

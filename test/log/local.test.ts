@@ -24,7 +24,7 @@ import {
 } from '../../core/log/errors.js';
 import { decodeCommits } from '../../core/log/local/commit-log.js';
 import { openLocalLog, type LocalLog, type LocalLogOptions } from '../../core/log/local/index.js';
-import type { ProducerRecord } from '../../core/log/types.js';
+import type { ProducerRecord, ValuesReadResult } from '../../core/log/types.js';
 import {
   batchesOf,
   readAll,
@@ -442,8 +442,9 @@ describe('damaged segments', () => {
     expect(err).toMatchObject({ code: 'SLUICE_CORRUPT_RECORD', file: path, position: batch.position });
     expect((err as Error).message).toContain(path);
     expect((err as Error).message).toContain(`byte ${batch.position}`);
-    // Reading straight at the damaged batch fails the same way.
+    // Reading straight at the damaged batch fails the same way, values only too.
     await expect(log.read('c', 0, batch.baseOffset)).rejects.toBeInstanceOf(CorruptRecordError);
+    await expect(log.readValues('c', 0, batch.baseOffset)).rejects.toMatchObject({ code: 'SLUICE_CORRUPT_RECORD', file: path, position: batch.position });
     // The records before it in the same segment, and the other segments, still read.
     const beforeDamage = await log.read('c', 0, base, { maxBytes: 1 });
     if (batch.baseOffset > base) expect(beforeDamage.records[0]!.offset).toBe(base);
@@ -738,6 +739,56 @@ describe('runs of values', () => {
     for (const b of spans) expect(b.length).toBeLessThanOrEqual(1024 * 1024 + 38);
     expect(spans.reduce((n, b) => n + b.count, 0)).toBe(30_000);
     expect((await readAll(log, 'r', 0)).map((r) => Buffer.from(r.value, 'hex').toString())).toEqual(values);
+  });
+});
+
+describe('values-only reads', () => {
+  /** The values readValues returns, one Buffer each, with the offsets it says they have. */
+  function valuesOf(r: ValuesReadResult): { offset: number; value: string }[] {
+    const out: { offset: number; value: string }[] = [];
+    let offset = r.firstOffset;
+    for (const sp of r.spans) for (let i = 0; i < sp.count; i++) out.push({ offset: offset++, value: sp.buf.subarray(sp.starts[i]!, sp.ends[i]!).toString('hex') });
+    expect(offset).toBe(r.nextOffset);
+    return out;
+  }
+
+  it('give the values read() gives, from any offset, across batches and segments, whatever the keys and headers', async () => {
+    const dir = await freshDir();
+    const log = await open(dir, { segmentBytes: 8192, indexIntervalBytes: 512 });
+    await log.createTopic('v', { partitions: 1 });
+    const records: ProducerRecord[] = [];
+    for (let i = 0; i < 400; i++) {
+      records.push({
+        value: i % 37 === 0 ? '' : `v${i}:${'x'.repeat(i % 90)}`,
+        key: i % 3 === 0 ? null : `k${i}`,
+        headers: i % 5 === 0 ? { a: `h${i}`, bee: 'x'.repeat(i % 7) } : undefined,
+        partition: 0,
+      });
+    }
+    // Batches of several records, and of one.
+    for (let i = 0; i < records.length; ) {
+      const n = 1 + (i % 13);
+      await log.append('v', records.slice(i, i + n));
+      i += n;
+    }
+    expect((await segmentBases(dir, 'v', 0)).length).toBeGreaterThan(3);
+    for (const from of [0, 1, 36, 37, 150, 299, 398, 399]) {
+      for (const maxBytes of [1, 700, 5000, 1 << 20]) {
+        const r = await log.read('v', 0, from, { maxBytes });
+        const v = await log.readValues('v', 0, from, { maxBytes });
+        expect(valuesOf(v)).toEqual(r.records.map((x) => ({ offset: x.offset, value: x.value.toString('hex') })));
+        expect(v.bytes).toBe(r.records.reduce((n, x) => n + x.value.length, 0));
+        expect({ nextOffset: v.nextOffset, startOffset: v.startOffset, endOffset: v.endOffset }).toEqual({
+          nextOffset: r.nextOffset,
+          startOffset: r.startOffset,
+          endOffset: r.endOffset,
+        });
+      }
+    }
+    // At the end: nothing (after waiting, if asked); past it: out of range, as read().
+    expect((await log.readValues('v', 0, 400, { maxWaitMs: 20 })).spans).toEqual([]);
+    await expect(log.readValues('v', 0, 401)).rejects.toBeInstanceOf(OffsetOutOfRangeError);
+    await expect(log.readValues('nope', 0, 0)).rejects.toBeInstanceOf(UnknownTopicError);
   });
 });
 

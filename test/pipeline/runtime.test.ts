@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { builtinSinks, builtinSources } from '../../connectors/registry.js';
 import { generateEvent } from '../../connectors/generate/index.js';
-import type { SinkBatch, SinkDeclaration, SourceBatch, SourceDeclaration } from '../../connectors/sdk.js';
+import type { SinkBatch, SinkDeclaration, SinkValuesBatch, SourceBatch, SourceDeclaration } from '../../connectors/sdk.js';
 import { openLocalLog } from '../../core/log/local/index.js';
 import type { LocalLog } from '../../core/log/local/index.js';
 import type { Log, LogRecord } from '../../core/log/types.js';
@@ -601,6 +601,75 @@ pipelines:
     expect(h.messages.some((m) => m.level === 'error' && m.text === 'sink "mem": events/0@7 went to events.dlq: cannot take id 7')).toBe(true);
     // records_out counts what the sink took, not what went to the dead-letter topic.
     expect(status.sinks[0]!.records_out).toBe(39);
+  });
+});
+
+describe('PipelineRuntime: sinks that take values only', () => {
+  it('get batches of values; a batch that keeps failing goes again as records, a record at a time, and its poison is dead-lettered', async () => {
+    const dir = await tempDir();
+    const store = new Map<string, unknown>();
+    let valueBatches = 0;
+    let valueFailures = 0;
+    const base = memorySink('values', store, (batch) => {
+      if (batch.records.some((r) => (r.value as { id: number }).id === 17)) throw new Error('cannot take id 17');
+    });
+    const sink: SinkDeclaration<Record<string, never>> = {
+      ...base,
+      create: (config, ctx) => {
+        const inner = base.create(config, ctx);
+        return {
+          ...inner,
+          async writeValues(batch: SinkValuesBatch) {
+            valueBatches++;
+            let offset = batch.firstOffset;
+            const took: [string, unknown][] = [];
+            for (const sp of batch.spans) {
+              for (let i = 0; i < sp.count; i++) {
+                const value = JSON.parse(sp.buf.toString('utf8', sp.starts[i]!, sp.ends[i]!)) as { id: number };
+                if (value.id === 17) {
+                  valueFailures++;
+                  throw Object.assign(new Error('cannot take id 17'), { retriable: false });
+                }
+                took.push([`${batch.topic}/${batch.partition}/${offset++}`, value]);
+              }
+            }
+            expect(offset).toBe(batch.nextOffset);
+            for (const [k, v] of took) {
+              if (store.has(k)) throw new Error(`test: ${k} delivered twice`);
+              store.set(k, v);
+            }
+          },
+        };
+      },
+    };
+    const h = await harness(
+      dir,
+      `version: 1
+topics:
+  events: { partitions: 2 }
+pipelines:
+  gen:
+    source: { type: generate, count: 300, seed: 4, batch_size: 50 }
+    topic: events
+    sinks:
+      mem: { type: values }
+`,
+      { sinks: [sink as AnySink] },
+    );
+    await h.runtime.start();
+    await h.runtime.whenSourcesDone();
+    await waitFor('the sink to catch up', () => sinkDone(h, 'gen', 'mem') === 300);
+    const dlq = await readTopic(h.log, 'events.dlq');
+    const status = pipelineStatus(h, 'gen');
+    expect(await shutdown(h)).toBe(true);
+
+    expect(valueBatches).toBeGreaterThan(1);
+    // Not retried: the error said so.
+    expect(valueFailures).toBe(1);
+    expect(ids([...store.values()] as Record<string, unknown>[])).toEqual(range(300).filter((i) => i !== 17));
+    expect(dlq).toHaveLength(1);
+    expect(dlq[0]!.json).toMatchObject({ error: 'cannot take id 17', sink: 'mem', topic: 'events' });
+    expect(status.sinks[0]!.records_out).toBe(299);
   });
 });
 

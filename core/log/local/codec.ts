@@ -21,7 +21,7 @@
  * producer before its offset is known, and placed later without re-checksumming.
  */
 import { crc32 } from 'node:zlib';
-import type { LogRecord, ProducerRecord, ValueRun } from '../types.js';
+import type { LogRecord, ProducerRecord, ValueRun, ValueSpans } from '../types.js';
 
 export const BATCH_HEADER_BYTES = 38;
 const EMPTY_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
@@ -307,6 +307,70 @@ export function decodeRecords(
     }
     offset++;
   }
+}
+
+/** Collects the value ranges of records read into one buffer (see ValueSpans). */
+export class SpanBuilder {
+  starts = new Uint32Array(4096);
+  ends = new Uint32Array(4096);
+  count = 0;
+  bytes = 0;
+
+  constructor(readonly buf: Buffer) {}
+
+  push(start: number, end: number): void {
+    if (this.count === this.starts.length) {
+      const starts = new Uint32Array(this.count * 2);
+      starts.set(this.starts);
+      this.starts = starts;
+      const ends = new Uint32Array(this.count * 2);
+      ends.set(this.ends);
+      this.ends = ends;
+    }
+    this.starts[this.count] = start;
+    this.ends[this.count++] = end;
+    this.bytes += end - start;
+  }
+
+  spans(): ValueSpans {
+    return { buf: this.buf, starts: this.starts, ends: this.ends, count: this.count };
+  }
+}
+
+/**
+ * decodeRecords for a reader that wants the values only: adds the value ranges of the records with
+ * offsets in [fromOffset, endOffset) to `out` (whose buffer is `buf`) and returns how many it
+ * added. The batch's structure is checked as decodeRecords checks it.
+ */
+export function decodeValues(buf: Buffer, pos: number, h: BatchHeader, fromOffset: number, endOffset: number, out: SpanBuilder): number {
+  const end = pos + h.length;
+  let p = pos + BATCH_HEADER_BYTES;
+  let offset = h.baseOffset;
+  const last = Math.min(h.baseOffset + h.count, endOffset);
+  const before = out.count;
+  while (offset < last) {
+    if (p + 14 > end) throw new Error('record runs past the end of its batch');
+    const kl = buf.readInt32LE(p + 4);
+    p += 8;
+    if (kl > 0) p += kl;
+    if (p + 6 > end) throw new Error('record runs past the end of its batch');
+    const vl = buf.readUInt32LE(p);
+    const vStart = p + 4;
+    p = vStart + vl;
+    if (p + 2 > end) throw new Error('record runs past the end of its batch');
+    const hc = buf.readUInt16LE(p);
+    p += 2;
+    for (let i = 0; i < hc; i++) {
+      if (p + 2 > end) throw new Error('record runs past the end of its batch');
+      p += 2 + buf.readUInt16LE(p);
+      if (p + 4 > end) throw new Error('record runs past the end of its batch');
+      p += 4 + buf.readUInt32LE(p);
+    }
+    if (p > end) throw new Error('record runs past the end of its batch');
+    if (offset >= fromOffset) out.push(vStart, vStart + vl);
+    offset++;
+  }
+  return out.count - before;
 }
 
 /**

@@ -57,6 +57,7 @@ import type {
   ProducerRecord,
   ReadOptions,
   ReadResult,
+  ValuesReadResult,
   RetentionConfig,
   TopicConfig,
   TopicDescription,
@@ -747,21 +748,8 @@ export class LocalLog implements Log {
   // ---- reads ----
 
   async read(topic: string, partition: number, fromOffset: number, options: ReadOptions = {}): Promise<ReadResult> {
-    this.check();
-    const p = this.part(topic, partition);
-    if (!Number.isSafeInteger(fromOffset)) throw new InvalidArgumentError(`offset must be an integer, not ${fromOffset}`);
-    const range = (): OffsetOutOfRangeError | null =>
-      fromOffset < p.startOffset || fromOffset > p.committedEnd
-        ? new OffsetOutOfRangeError(topic, partition, fromOffset, p.startOffset, p.committedEnd)
-        : null;
-    let bad = range();
-    if (bad !== null) throw bad;
-    if (fromOffset === p.committedEnd && (options.maxWaitMs ?? 0) > 0) {
-      await p.waitFor(fromOffset, options.maxWaitMs ?? 0, options.signal);
-      this.check();
-      bad = range();
-      if (bad !== null) throw bad;
-    }
+    const ready = this.readable(topic, partition, fromOffset, options);
+    const p = ready instanceof Partition ? ready : await ready;
     const records = fromOffset < p.committedEnd ? await p.read(fromOffset, options.maxBytes ?? DEFAULT_READ_BYTES) : [];
     const last = records.at(-1);
     return {
@@ -770,6 +758,37 @@ export class LocalLog implements Log {
       startOffset: p.startOffset,
       endOffset: p.committedEnd,
     };
+  }
+
+  async readValues(topic: string, partition: number, fromOffset: number, options: ReadOptions = {}): Promise<ValuesReadResult> {
+    const ready = this.readable(topic, partition, fromOffset, options);
+    const p = ready instanceof Partition ? ready : await ready;
+    const got = fromOffset < p.committedEnd ? await p.readValues(fromOffset, options.maxBytes ?? DEFAULT_READ_BYTES) : { spans: [], bytes: 0, nextOffset: fromOffset };
+    return { firstOffset: fromOffset, ...got, startOffset: p.startOffset, endOffset: p.committedEnd };
+  }
+
+  /**
+   * The partition to read from `fromOffset`, after waiting for records there as `options` say.
+   * Without a wait it is returned at once, not as a promise: the read must start in the same tick
+   * as the range check, before a retention sweep can remove the segments it was checked against.
+   */
+  private readable(topic: string, partition: number, fromOffset: number, options: ReadOptions): Partition | Promise<Partition> {
+    this.check();
+    const p = this.part(topic, partition);
+    if (!Number.isSafeInteger(fromOffset)) throw new InvalidArgumentError(`offset must be an integer, not ${fromOffset}`);
+    const range = (): OffsetOutOfRangeError | null =>
+      fromOffset < p.startOffset || fromOffset > p.committedEnd
+        ? new OffsetOutOfRangeError(topic, partition, fromOffset, p.startOffset, p.committedEnd)
+        : null;
+    const bad = range();
+    if (bad !== null) throw bad;
+    if (fromOffset < p.committedEnd || (options.maxWaitMs ?? 0) <= 0) return p;
+    return p.waitFor(fromOffset, options.maxWaitMs ?? 0, options.signal).then(() => {
+      this.check();
+      const after = range();
+      if (after !== null) throw after;
+      return p;
+    });
   }
 
   async offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number | null> {

@@ -4,12 +4,13 @@
  * ahead of the committed point; readers never do.
  */
 import { mkdir, readdir } from 'node:fs/promises';
-import { BATCH_HEADER_BYTES, checkBatch, decodeRecords, findTimestamp, readHeader, setBaseOffset } from './codec.js';
+import { BATCH_HEADER_BYTES, SpanBuilder, checkBatch, decodeRecords, decodeValues, findTimestamp, readHeader, setBaseOffset } from './codec.js';
+import type { BatchHeader } from './codec.js';
 import type { EncodedBatch } from './codec.js';
 import { Segment } from './segment.js';
 import { fsyncDir } from './fs-util.js';
 import type { PartitionPoint } from './commit-log.js';
-import type { AppendedBatch, LogRecord, PartitionDescription, RetentionConfig } from '../types.js';
+import type { AppendedBatch, LogRecord, PartitionDescription, RetentionConfig, ValueSpans } from '../types.js';
 
 export interface PlacedBatch {
   enc: EncodedBatch;
@@ -240,6 +241,44 @@ export class Partition {
    */
   async read(from: number, maxBytes: number): Promise<LogRecord[]> {
     const out: LogRecord[] = [];
+    await this.scan(from, maxBytes, (buf, p, hd, offset, end) => {
+      const before = out.length;
+      decodeRecords(buf, p, hd, offset, end, out);
+      return out.length - before;
+    });
+    return out;
+  }
+
+  /** Like read, the values only; resolves to them and the offset after the last. */
+  async readValues(from: number, maxBytes: number): Promise<{ spans: ValueSpans[]; bytes: number; nextOffset: number }> {
+    const spans: ValueSpans[] = [];
+    let bytes = 0;
+    let current: SpanBuilder | null = null;
+    const nextOffset = await this.scan(from, maxBytes, (buf, p, hd, offset, end) => {
+      if (current === null || current.buf !== buf) {
+        if (current !== null && current.count > 0) spans.push(current.spans());
+        current = new SpanBuilder(buf);
+      }
+      const before = current.bytes;
+      const n = decodeValues(buf, p, hd, offset, end, current);
+      bytes += current.bytes - before;
+      return n;
+    });
+    const last = current as SpanBuilder | null;
+    if (last !== null && last.count > 0) spans.push(last.spans());
+    return { spans, bytes, nextOffset };
+  }
+
+  /**
+   * Reads the batches read and readValues return, checking each; `decode` takes the records of a
+   * checked batch from `offset` (below `end`) and returns how many it took. Resolves to the offset
+   * after the last record taken.
+   */
+  private async scan(
+    from: number,
+    maxBytes: number,
+    decode: (buf: Buffer, p: number, hd: BatchHeader, offset: number, end: number) => number,
+  ): Promise<number> {
     const end = this.committedEnd;
     let bytes = 0;
     let offset = from;
@@ -277,13 +316,14 @@ export class Partition {
             }
             expected = hd.baseOffset + hd.count;
             if (hd.baseOffset + hd.count > offset) {
-              const before = out.length;
+              let n = 0;
               try {
-                decodeRecords(buf, p, hd, offset, end, out);
+                n = decode(buf, p, hd, offset, end);
               } catch (err) {
                 seg.corrupt(pos + p, (err as Error).message);
               }
-              if (out.length > before) offset = out[out.length - 1]!.offset + 1;
+              // Offsets are dense, and a batch never starts after `offset` (checked above).
+              offset += n;
               bytes += hd.length;
             }
             p += hd.length;
@@ -302,7 +342,7 @@ export class Partition {
       if (at < 0) break;
       i = at + 1;
     }
-    return out;
+    return offset;
   }
 
   /** First committed offset with a timestamp >= `timestamp`, or null. */
