@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=32
 /**
  * The `sluice` command. This file only wires: each command group lives in its own module and
  * registers itself on the program (topics.ts, produce.ts, consume.ts, groups.ts; run and validate

@@ -739,6 +739,10 @@ describe('runs of values', () => {
     for (const b of spans) expect(b.length).toBeLessThanOrEqual(1024 * 1024 + 38);
     expect(spans.reduce((n, b) => n + b.count, 0)).toBe(30_000);
     expect((await readAll(log, 'r', 0)).map((r) => Buffer.from(r.value, 'hex').toString())).toEqual(values);
+    // Empty values and values of every length in between, in one run, read back in place.
+    const mixed = ['', 'a', '', 'bcd', ...Array.from({ length: 40 }, (_, i) => 'é'.repeat(i)), ''];
+    await log.append('r', [run(mixed)]);
+    expect((await readAll(log, 'r', 0, 30_000)).map((r) => Buffer.from(r.value, 'hex').toString())).toEqual(mixed);
   });
 });
 

@@ -202,26 +202,31 @@ export function encodeBatch(
   return { buf, slab, count, firstTimestamp: first, maxTimestamp: maxTs };
 }
 
-/** Writes a run's values as records (no key, no headers, one timestamp delta); returns the end. */
+/**
+ * Writes a run's values as records (no key, no headers, one timestamp delta); returns the end.
+ * The values are copied as one block to where the first one goes, then each is moved up over the
+ * framing of the ones before it, the last first (copyWithin: no object per value).
+ */
 function writeRunRecords(buf: Buffer, at: number, run: ValueRun, delta: number): number {
-  const src = Buffer.from(run.buf.buffer, run.buf.byteOffset, run.buf.byteLength);
-  let pos = at;
-  let s = run.start;
-  for (let k = 0; k < run.count; k++) {
-    const e = run.ends[k]!;
-    const len = e - s;
-    put32(buf, delta, pos);
-    put32(buf, -1, pos + 4);
-    put32(buf, len, pos + 8);
-    pos += 12;
-    src.copy(buf, pos, s, e);
-    pos += len;
-    buf[pos] = 0;
-    buf[pos + 1] = 0;
-    pos += 2;
-    s = e;
+  const { count, ends } = run;
+  if (count === 0) return at;
+  const first = run.start;
+  const base = at + 12;
+  buf.set(run.buf.subarray(first, ends[count - 1]!), base);
+  for (let k = count - 1; k >= 0; k--) {
+    const s = k === 0 ? first : ends[k - 1]!;
+    const len = ends[k]! - s;
+    const from = base + (s - first);
+    // 12 bytes of record header before each value, and 2 of header count after each one before.
+    const to = from + 14 * k;
+    if (to !== from) buf.copyWithin(to, from, from + len);
+    put32(buf, delta, to - 12);
+    put32(buf, -1, to - 8);
+    put32(buf, len, to - 4);
+    buf[to + len] = 0;
+    buf[to + len + 1] = 0;
   }
-  return pos;
+  return at + 14 * count + (ends[count - 1]! - first);
 }
 
 /** True when a record's timestamp can share a batch that starts at `first`. */
