@@ -39,12 +39,19 @@ export function stderrOf(ps: SluiceProcess[]): string {
   return ps.map((p) => `--- ${p.name}\n${p.stderr().slice(-3000)}`).join('\n');
 }
 
-/** The `id` of every line a `file` sink wrote below `outDir` (all partitions), in file order. */
+/**
+ * The `id` of every line a `file` sink committed below `outDir` (all partitions), in file order:
+ * each file up to the length its state file records. Past it may lie the start of a batch a
+ * killed run was writing (a write cut by SIGKILL can end mid-line); the next run cuts it off.
+ */
 export async function fileSinkIds(outDir: string): Promise<number[]> {
   const ids: number[] = [];
   const files = (await readdir(outDir).catch(() => [] as string[])).filter((f) => f.endsWith('.ndjson'));
   for (const f of files) {
-    for (const line of (await readFile(join(outDir, f), 'utf8')).split('\n')) {
+    const state = await readFile(join(outDir, `.${f.slice(0, -'.ndjson'.length)}.state.json`), 'utf8').catch(() => null);
+    const length = state === null ? 0 : (JSON.parse(state) as { length: number }).length;
+    const committed = (await readFile(join(outDir, f))).subarray(0, length).toString('utf8');
+    for (const line of committed.split('\n')) {
       if (line !== '') ids.push((JSON.parse(line) as { id: number }).id);
     }
   }
