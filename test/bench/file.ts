@@ -266,8 +266,25 @@ export async function benchFile(args: string[]): Promise<string[]> {
     try {
       const input = join(dir, 'in.log');
       writeInput(input, lines);
-      if (bin !== undefined) sn.push(await syslogNg(bin, dir, input, lines));
-      sl.push(await sluice(dir, input, lines));
+      // Each case starts with no dirty pages left by the one before (the input just written, the
+      // other's gigabytes of output), which the kernel would otherwise write back on the same two
+      // cores while it runs; and the order alternates from round to round (syslog-ng first in round 1).
+      const peer = async (): Promise<void> => {
+        if (bin === undefined) return;
+        spawnSync('sync');
+        sn.push(await syslogNg(bin, dir, input, lines));
+      };
+      const ours = async (): Promise<void> => {
+        spawnSync('sync');
+        sl.push(await sluice(dir, input, lines));
+      };
+      if (i % 2 === 0) {
+        await peer();
+        await ours();
+      } else {
+        await ours();
+        await peer();
+      }
       console.error(`round ${i + 1}: ${row(sl[sl.length - 1]!)}, ${linesPerCpuSecond(sl[sl.length - 1]!)}${sn.length > 0 ? ` | ${row(sn[sn.length - 1]!)}, ${linesPerCpuSecond(sn[sn.length - 1]!)}` : ''}`);
     } finally {
       remove();
