@@ -789,6 +789,11 @@ describe('values-only reads', () => {
         });
       }
     }
+    // Many small values in one read buffer (the span arrays grow as they fill).
+    await log.createTopic('small', { partitions: 1 });
+    await log.append('small', Array.from({ length: 5000 }, (_, i) => ({ value: String(i), partition: 0 })));
+    const many = await log.readValues('small', 0, 0, { maxBytes: 1 << 20 });
+    expect(valuesOf(many).map((x) => Buffer.from(x.value, 'hex').toString())).toEqual(Array.from({ length: 5000 }, (_, i) => String(i)));
     // At the end: nothing (after waiting, if asked); past it: out of range, as read().
     expect((await log.readValues('v', 0, 400, { maxWaitMs: 20 })).spans).toEqual([]);
     await expect(log.readValues('v', 0, 401)).rejects.toBeInstanceOf(OffsetOutOfRangeError);

@@ -316,12 +316,17 @@ export function decodeRecords(
 
 /** Collects the value ranges of records read into one buffer (see ValueSpans). */
 export class SpanBuilder {
-  starts = new Uint32Array(4096);
-  ends = new Uint32Array(4096);
+  starts: Uint32Array;
+  ends: Uint32Array;
   count = 0;
   bytes = 0;
 
-  constructor(readonly buf: Buffer) {}
+  /** Sized for records of about 128 bytes with their framing: a 4 MiB read of log lines grows once at most. */
+  constructor(readonly buf: Buffer) {
+    const n = Math.max(256, buf.length >>> 7);
+    this.starts = new Uint32Array(n);
+    this.ends = new Uint32Array(n);
+  }
 
   push(start: number, end: number): void {
     if (this.count === this.starts.length) {
