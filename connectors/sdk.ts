@@ -209,6 +209,18 @@ export interface Sink {
    * `write` (retries, a record at a time, dead letters).
    */
   writeValues?(batch: SinkValuesBatch): Promise<void>;
+  /**
+   * Optional, for a sink whose cost per record falls as its transactions grow (COPY into
+   * PostgreSQL): several consecutive reads of one partition written as one transaction. The
+   * runtime calls it instead of `write` when the log holds more than one read past `first`;
+   * `more()` resolves to the next batch (contiguous with the one before) while the log has more
+   * at hand right now, else to null. The sink calls `more()` only while it has room (its own
+   * limits), writes every batch it got, and stores the offset after the last of them with their
+   * records, atomically. Resolves once that is committed. When it throws, nothing of it may be
+   * stored: the runtime then writes the same records again from `first` through `write`, a read at
+   * a time (retries, a record at a time, dead letters).
+   */
+  writeSpan?(first: SinkBatch, more: () => Promise<SinkBatch | null>): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -28,16 +28,17 @@ export const DEFAULTS = {
   offsets_schema: 'public',
   offsets_table: 'sluice_offsets',
   connect_timeout_ms: 10_000,
-  batch_max_bytes: 16 * 1024 * 1024,
 };
 
 /**
- * Default batch_max_rows by mode: append streams its rows into COPY, so a 4 MiB read from the log
- * is one transaction (fewer transactions: less server CPU per row); upsert and apply hold each
- * transaction's rows as objects, and larger transactions cost them more per row and much memory.
+ * Default transaction limits by mode. append streams its rows into COPY, a backlog of several log
+ * reads into one COPY statement (Sink.writeSpan), so its limits bound a transaction's length, not
+ * memory: PostgreSQL loads the rows of a long COPY with less CPU each. upsert and apply hold each
+ * transaction's rows as objects (one log read of 4 MiB at most), and larger transactions cost
+ * them more per row and much memory.
  */
-export function defaultBatchMaxRows(mode: PostgresSinkMode): number {
-  return mode === 'append' ? 100_000 : 10_000;
+export function defaultBatchLimits(mode: PostgresSinkMode): { batch_max_rows: number; batch_max_bytes: number } {
+  return mode === 'append' ? { batch_max_rows: 1_000_000, batch_max_bytes: 256 * 1024 * 1024 } : { batch_max_rows: 10_000, batch_max_bytes: 16 * 1024 * 1024 };
 }
 
 /** A SQL type name as written in `column_types`: a config value spliced into DDL, so kept to this shape. */
@@ -65,8 +66,8 @@ export const postgresSinkSchema = {
     offsets_schema: { ...IDENT, default: DEFAULTS.offsets_schema, description: 'schema of the offsets table' },
     offsets_table: { ...IDENT, default: DEFAULTS.offsets_table, description: 'table holding (pipeline, sink, topic, partition, next_offset, fence); created if missing' },
     connect_timeout_ms: { type: 'integer', minimum: 1, default: DEFAULTS.connect_timeout_ms },
-    batch_max_rows: { type: 'integer', minimum: 1, description: 'records per transaction at most (default 100000 in append mode, 10000 in upsert and apply)' },
-    batch_max_bytes: { type: 'integer', minimum: 1, default: DEFAULTS.batch_max_bytes, description: 'record bytes per transaction at most' },
+    batch_max_rows: { type: 'integer', minimum: 1, description: 'records per transaction at most (default 1000000 in append mode, 10000 in upsert and apply)' },
+    batch_max_bytes: { type: 'integer', minimum: 1, description: 'record bytes per transaction at most (default 268435456, 256 MiB, in append mode; 16777216 in upsert and apply)' },
   },
   allOf: [{ if: { properties: { mode: { const: 'upsert' } }, required: ['mode'] }, then: { required: ['key_columns'] } }],
 };

@@ -22,7 +22,7 @@ import { UNCHANGED_TOAST_FIELD } from './pgoutput-json.js';
 import { copyPlan, jsonRowToCopy } from './sink-copy.js';
 import { copyField, qualified, quoteIdent, valueText, type ColumnType } from './sink-sql.js';
 import { addColumns, columnTypesFor, createTable, loadTable, type TableInfo } from './sink-table.js';
-import { DEFAULTS, defaultBatchMaxRows, postgresSinkSchema, type PostgresSinkConfig } from './sink-config.js';
+import { DEFAULTS, defaultBatchLimits, postgresSinkSchema, type PostgresSinkConfig } from './sink-config.js';
 import {
   badRecord,
   badRecordFor,
@@ -80,7 +80,7 @@ class PostgresSink implements Sink {
     private readonly ctx: ConnectorContext,
   ) {
     const mode = config.mode ?? DEFAULTS.mode;
-    this.c = { ...DEFAULTS, batch_max_rows: defaultBatchMaxRows(mode), ...config };
+    this.c = { ...DEFAULTS, ...defaultBatchLimits(mode), ...config };
     if (this.c.mode === 'upsert' && (config.key_columns === undefined || config.key_columns.length === 0)) {
       throw new PgSinkError('SLUICE_PG_CONFIG', 'mode upsert needs key_columns');
     }
@@ -150,6 +150,27 @@ class PostgresSink implements Sink {
     }
   }
 
+  /**
+   * append into a constant table streams every batch into one COPY, so a backlog loads as one
+   * transaction of up to batch_max_rows / batch_max_bytes (PostgreSQL loads rows of a long COPY
+   * statement with less CPU each than those of many short ones); other modes write `first` alone.
+   */
+  async writeSpan(first: SinkBatch, more: () => Promise<SinkBatch | null>): Promise<void> {
+    if (!this.streams() || first.records.length === 0) return this.write(first);
+    let rows = first.records.length;
+    let bytes = 0;
+    for (const r of first.records) bytes += r.raw.length;
+    const next = async (): Promise<SinkBatch | null> => {
+      if (rows >= this.c.batch_max_rows || bytes >= this.c.batch_max_bytes) return null;
+      const b = await more();
+      if (b === null) return null;
+      rows += b.records.length;
+      for (const r of b.records) bytes += r.raw.length;
+      return b;
+    };
+    await this.transaction(first.topic, first.partition, first.records, first.nextOffset, first.fence ?? 0, next);
+  }
+
   async close(): Promise<void> {
     const c = this.client;
     this.client = null;
@@ -207,7 +228,15 @@ class PostgresSink implements Sink {
    * transaction back — then the row is read again, and the batch is refused (newer fence) or
    * trimmed to what is not stored yet.
    */
-  private async transaction(topic: string, partition: number, records: SinkRecord[], nextOffset: number, fence: number): Promise<void> {
+  private async transaction(
+    topic: string,
+    partition: number,
+    records: SinkRecord[],
+    nextOffset: number,
+    fence: number,
+    /** append streamed: batches that follow `records`, in the same COPY and transaction. */
+    more?: () => Promise<SinkBatch | null>,
+  ): Promise<void> {
     const key = `${topic}\u0000${partition}`;
     for (let attempt = 1; ; attempt++) {
       const client = await this.conn();
@@ -241,11 +270,24 @@ class PostgresSink implements Sink {
           if (attempt >= 3) throw new PgSinkError('SLUICE_PG_CONNECTION', `${topic}/${partition}: the offsets row keeps changing under this sink`, { retriable: true });
           continue;
         }
-        const rest = this.c.mode === 'append' && this.tableOf === null && this.schemaOf === null ? await this.streamAppend(client, todo) : todo;
+        let next = nextOffset;
+        const following =
+          more === undefined
+            ? undefined
+            : async (): Promise<SinkRecord[] | null> => {
+                const b = await more();
+                if (b === null) return null;
+                next = b.nextOffset;
+                return b.records;
+              };
+        const rest = this.streams() ? await this.streamAppend(client, todo, following) : todo;
         for (const step of await this.plan(client, rest)) await this.run(client, step);
-        await client.query('COMMIT');
+        // The row is locked since BEGIN: moving it on to the span's end cannot miss.
+        await client.query(
+          next === nextOffset ? 'COMMIT' : `UPDATE ${this.offsets} SET next_offset = ${lit(next)}, updated_at = now() WHERE (pipeline, sink, topic, partition) = (${ids}); COMMIT`,
+        );
         open = false;
-        this.stored.set(key, { next: nextOffset, fence });
+        this.stored.set(key, { next, fence });
         return;
       } catch (err) {
         if (open) await client.query('ROLLBACK').catch(() => undefined);
@@ -501,9 +543,14 @@ class PostgresSink implements Sink {
    * append into a constant table, streamed: records are parsed and encoded while the server
    * already loads the ones sent before (JS and Postgres work side by side, not one after the
    * other). The first record's fields are the COPY's columns; records with other fields, and all
-   * records when the first one needs on_new_fields, are returned for the general path.
+   * records when the first one needs on_new_fields, are returned for the general path. Batches
+   * from `following` go into the same COPY until it returns null or a batch had such records.
    */
-  private async streamAppend(client: pg.Client, records: SinkRecord[]): Promise<SinkRecord[]> {
+  private streams(): boolean {
+    return this.c.mode === 'append' && this.tableOf === null && this.schemaOf === null;
+  }
+
+  private async streamAppend(client: pg.Client, records: SinkRecord[], following: () => Promise<SinkRecord[] | null> = async () => null): Promise<SinkRecord[]> {
     const first = records[0]?.value;
     if (!isRow(first)) return records;
     const info = await this.table(client, this.c.schema, this.c.table, [first]);
@@ -533,42 +580,44 @@ class PostgresSink implements Sink {
       if (len > 0) await flush();
       if (bytes > out.length) out = Buffer.allocUnsafe(bytes);
     };
-    for (const r of records) {
-      if (failed) break;
-      const raw = r.raw;
-      if (len + raw.length + 1 > out.length) await room(raw.length + 1);
-      // The usual record: its JSON bytes become the COPY row directly.
-      const end = jsonRowToCopy(raw, plan, out, len);
-      if (end >= 0) {
-        len = end;
-      } else {
-        const row = r.value;
-        // Same fields in the same order go in this COPY, encoded from the parsed value.
-        let same = isRow(row);
-        let k = 0;
-        if (same) {
-          for (const key in row as Row) {
-            if (k >= n || key !== columns[k]) {
-              same = false;
-              break;
+    for (let batch: SinkRecord[] | null = records; batch !== null && !failed; batch = rest.length === 0 ? await following() : null) {
+      for (const r of batch) {
+        if (failed) break;
+        const raw = r.raw;
+        if (len + raw.length + 1 > out.length) await room(raw.length + 1);
+        // The usual record: its JSON bytes become the COPY row directly.
+        const end = jsonRowToCopy(raw, plan, out, len);
+        if (end >= 0) {
+          len = end;
+        } else {
+          const row = r.value;
+          // Same fields in the same order go in this COPY, encoded from the parsed value.
+          let same = isRow(row);
+          let k = 0;
+          if (same) {
+            for (const key in row as Row) {
+              if (k >= n || key !== columns[k]) {
+                same = false;
+                break;
+              }
+              k++;
             }
-            k++;
           }
+          if (!same || k !== n) {
+            rest.push(r);
+            continue;
+          }
+          let text = '';
+          for (let i = 0; i < n; i++) {
+            if (i > 0) text += '\t';
+            text += copyField(valueText((row as Row)[columns[i]!], types[i]));
+          }
+          text += '\n';
+          await room(Buffer.byteLength(text));
+          len += out.write(text, len);
         }
-        if (!same || k !== n) {
-          rest.push(r);
-          continue;
-        }
-        let text = '';
-        for (let i = 0; i < n; i++) {
-          if (i > 0) text += '\t';
-          text += copyField(valueText((row as Row)[columns[i]!], types[i]));
-        }
-        text += '\n';
-        await room(Buffer.byteLength(text));
-        len += out.write(text, len);
+        if (len >= COPY_CHUNK) await flush();
       }
-      if (len >= COPY_CHUNK) await flush();
     }
     stream.end(out.subarray(0, len));
     await done;

@@ -671,8 +671,8 @@ export class PipelineRuntime {
     };
     // A sink that takes values only gets them without an object per record (when the log can).
     const values = sink.writeValues !== undefined && log.readValues !== undefined;
-    const readAt = async (from: number): Promise<SinkRead> => {
-      const options = { maxBytes: SINK_READ_BYTES, maxWaitMs: this.draining ? 0 : 500, signal: wakeRead };
+    const readAt = async (from: number, maxWaitMs = this.draining ? 0 : 500): Promise<SinkRead> => {
+      const options = { maxBytes: SINK_READ_BYTES, maxWaitMs, signal: wakeRead };
       if (values) {
         const v = await log.readValues!(topic, partition, from, options);
         return { count: v.nextOffset - v.firstOffset, nextOffset: v.nextOffset, endOffset: v.endOffset, records: null, values: v };
@@ -681,7 +681,20 @@ export class PipelineRuntime {
       return { count: r.records.length, nextOffset: r.nextOffset, endOffset: r.endOffset, records: r.records, values: null };
     };
     /** The read of the records after the batch being written, started before its write (read-ahead). */
-    let ahead: { from: number; read: Promise<SinkRead> } | null = null;
+    let ahead = null as { from: number; read: Promise<SinkRead> } | null;
+    const readAhead = (from: number, maxWaitMs?: number): void => {
+      ahead = { from, read: readAt(from, maxWaitMs) };
+      ahead.read.catch(() => undefined);
+    };
+    const toBatch = (r: SinkRead & { records: LogRecord[] }): SinkBatch => ({
+      topic,
+      partition,
+      records: r.records.map((x) => toSinkRecord(topic, partition, x)),
+      nextOffset: r.nextOffset,
+      fence: lease.fence,
+    });
+    /** After a span that failed, its records go through write, a read at a time, up to here. */
+    let noSpanBefore = -1;
     try {
       while (!stop.aborted) {
         let res: SinkRead;
@@ -710,11 +723,33 @@ export class PipelineRuntime {
         }
         if (stop.aborted) break;
         const t0 = performance.now();
-        // While this batch is written, the next one is read.
-        if (!this.draining) {
-          ahead = { from: res.nextOffset, read: readAt(res.nextOffset) };
-          ahead.read.catch(() => undefined);
+        if (res.records !== null && sink.writeSpan !== undefined && res.endOffset > res.nextOffset && offset >= noSpanBefore) {
+          // A backlog, and a sink whose transactions get cheaper per record as they grow: one
+          // transaction over as many reads as it takes (and the log has at hand).
+          const readNext = (from: number): Promise<SinkRead> => {
+            readAhead(from, 0);
+            return ahead!.read.then((r) => {
+              this.deps.metrics?.lag(s.group, topic, partition, r.endOffset - r.nextOffset);
+              return r;
+            });
+          };
+          const run = writeLock.tail.then(() => this.deliverSpan(p, s, sink, res as SinkRead & { records: LogRecord[] }, toBatch, readNext, stop));
+          writeLock.tail = run.catch(() => undefined);
+          const span = await run;
+          if (span.failed) {
+            noSpanBefore = span.nextOffset;
+            ahead = null;
+            continue;
+          }
+          this.deps.metrics?.recordsOut(p.spec.name, s.name, span.nextOffset - offset, span.bytes);
+          this.deps.metrics?.sinkLatency(p.spec.name, s.name, (performance.now() - t0) / 1000);
+          offset = span.nextOffset;
+          s.offsets.set(key, offset);
+          await commitGroup(false);
+          continue;
         }
+        // While this batch is written, the next one is read.
+        if (!this.draining) readAhead(res.nextOffset);
         let bytes = 0;
         let run: Promise<void>;
         if (res.values !== null) {
@@ -787,6 +822,51 @@ export class PipelineRuntime {
       return;
     }
     s.recordsOut += batch.nextOffset - batch.firstOffset;
+  }
+
+  /**
+   * One sink.writeSpan over `first` and the reads that follow it while the log has them at hand
+   * (each started while the sink writes the batch before). Resolves to the offset after the last
+   * batch the sink took; `failed` when the span threw (nothing of it is stored, by writeSpan's
+   * contract): the caller then writes the same records through write, a read at a time.
+   */
+  private async deliverSpan(
+    p: PipelineState,
+    s: SinkStatus,
+    sink: Sink,
+    first: SinkRead & { records: LogRecord[] },
+    toBatch: (r: SinkRead & { records: LogRecord[] }) => SinkBatch,
+    readNext: (from: number) => Promise<SinkRead>,
+    stop: AbortSignal,
+  ): Promise<{ nextOffset: number; bytes: number; failed: boolean }> {
+    const sizeOf = (records: LogRecord[]): number => {
+      let n = 0;
+      for (const r of records) n += r.value.length;
+      return n;
+    };
+    let last = first.nextOffset;
+    let bytes = sizeOf(first.records);
+    let pending: Promise<SinkRead> | null = readNext(last);
+    const more = async (): Promise<SinkBatch | null> => {
+      if (pending === null || stop.aborted || this.stopSinks.signal.aborted) return null;
+      const r = await pending;
+      pending = null;
+      if (r.count === 0 || r.records === null || r.nextOffset <= last) return null;
+      if (r.endOffset > r.nextOffset) pending = readNext(r.nextOffset);
+      last = r.nextOffset;
+      bytes += sizeOf(r.records);
+      return toBatch(r as SinkRead & { records: LogRecord[] });
+    };
+    try {
+      await sink.writeSpan!(toBatch(first), more);
+    } catch (err) {
+      if (this.stopSinks.signal.aborted) throw err;
+      this.deps.metrics?.error(p.spec.name, 'sink');
+      this.deps.logger.warn(`sink "${s.name}" write of offsets ${first.records[0]!.offset}..${last - 1} as one transaction failed: ${(err as Error).message}; writing them a read at a time`);
+      return { nextOffset: last, bytes, failed: true };
+    }
+    s.recordsOut += last - first.records[0]!.offset;
+    return { nextOffset: last, bytes, failed: false };
   }
 
   /** What deliver and deliverValues share: the stop signal, retry logging, and error kinds. */

@@ -6,9 +6,11 @@
  *
  *   npm run bench -- postgres-sink [--rows 1000000] [--rounds 1] [--only append]
  *
- * The sink gets batches of about 4 MiB of records, as the runtime reads them from the log; the
- * records' JSON bytes are made before the clock starts (they come from the log), their parsing is
- * timed. The COPY baseline streams prebuilt COPY text (what `psql \copy` of a file does).
+ * The sink gets batches of about 4 MiB of records, as the runtime reads them from the log, through
+ * writeSpan as the runtime hands over a backlog (append: one COPY across reads, up to batch_max_rows),
+ * and once more through write, a transaction per read, as when the sink keeps up with its source.
+ * The records' JSON bytes are made before the clock starts (they come from the log), their parsing
+ * is timed. The COPY baseline streams prebuilt COPY text (what `psql \copy` of a file does).
  */
 import { from as copyFrom } from 'pg-copy-streams';
 import { spawnSync } from 'node:child_process';
@@ -153,7 +155,7 @@ async function plainCopy(server: PgServer, url: string, rows: number, now: numbe
   await fresh(server);
   const c = await client(url);
   await c.query(TABLE);
-  const name = statements === undefined ? 'plain COPY (prebuilt text, one transaction)' : `plain COPY, ${sizes.length} txns as the sink's`;
+  const name = statements === undefined ? 'plain COPY (prebuilt text, one transaction)' : `plain COPY in the sink's ${sizes.length} txn(s)`;
   const fig = await withCpu(await backendPid(c), () => timed(name, rows, bytes, async () => {
     for (const chunks of groups) {
       if (statements !== undefined) await c.query('BEGIN');
@@ -175,7 +177,20 @@ async function plainCopy(server: PgServer, url: string, rows: number, now: numbe
   return fig;
 }
 
-async function viaSink(server: PgServer, url: string, name: string, config: Partial<PostgresSinkConfig>, m: Made, rows: number): Promise<Figure> {
+/**
+ * The sink fed as the runtime feeds it from a log that holds all the rows (a backlog): the batches
+ * go through writeSpan, a read at a time (`spans: false`: through write, a transaction each, as
+ * when the sink keeps up with its source). `txns` gets the rows of each transaction.
+ */
+async function viaSink(
+  server: PgServer,
+  url: string,
+  name: string,
+  config: Partial<PostgresSinkConfig>,
+  m: Made,
+  rows: number,
+  o: { spans?: boolean; txns?: number[] } = {},
+): Promise<Figure> {
   const sink = postgresSink.create({ url, table: 'events', ...config } as PostgresSinkConfig, {
     pipeline: 'bench',
     sink: name,
@@ -191,10 +206,25 @@ async function viaSink(server: PgServer, url: string, name: string, config: Part
   const pid = (await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app])).rows[0]!.pid;
   await admin.end();
   const fig = await withCpu(pid, () => timed(name, rows, m.bytes, async () => {
-    // Each batch is dropped once written, as the runtime does.
-    for (let i = 0; i < list.length; i++) {
-      await sink.write(list[i]!);
-      list[i] = undefined;
+    // Each batch is dropped once handed over, as the runtime does.
+    let i = 0;
+    const take = (): SinkBatch | null => {
+      const b = list[i];
+      list[i++] = undefined;
+      return b ?? null;
+    };
+    while (i < list.length) {
+      const first = take()!;
+      let n = first.records.length;
+      if (o.spans === false) await sink.write(first);
+      else {
+        await sink.writeSpan!(first, async () => {
+          const b = take();
+          n += b?.records.length ?? 0;
+          return b;
+        });
+      }
+      o.txns?.push(n);
     }
   }));
   await sink.close();
@@ -216,12 +246,20 @@ async function round(server: PgServer, n: number, rows: number, only: string): P
   // The order alternates from round to round: on this kind of machine the server's CPU per row
   // drifts by ±30% from one load to the next, and neither side should always go first.
   const sinkFirst = n % 2 === 1;
-  const append0 = sinkFirst ? await viaSink(server, appendUrl, 'sink append (COPY + offsets, a txn per batch)', {}, rowsMade, rows) : null;
+  const txns: number[] = [];
+  const backlog = (): Promise<Figure> => viaSink(server, appendUrl, 'sink append, a backlog (COPY + offsets, writeSpan)', {}, rowsMade, rows, { txns });
+  const append0 = sinkFirst ? await backlog() : null;
   const copy = await plainCopy(server, await server.createDatabase(`copy_${n}`), rows, now);
-  const append = append0 ?? (await viaSink(server, appendUrl, 'sink append (COPY + offsets, a txn per batch)', {}, rowsMade, rows));
-  // The same rows in the sink's transactions (a batch each: batch_max_rows is above a batch's rows).
-  const split = await plainCopy(server, await server.createDatabase(`split_${n}`), rows, now, batches(rowsMade).map((b) => b!.records.length));
-  if (only === 'append') return [copy, append, split];
+  const append = append0 ?? (await backlog());
+  // The same rows as plain COPY in the sink's transactions.
+  const split = await plainCopy(server, await server.createDatabase(`split_${n}`), rows, now, txns);
+  // As when the sink keeps up with its source: a transaction per read of the log.
+  const perReadUrl = await server.createDatabase(`per_read_${n}`);
+  const pr = await client(perReadUrl);
+  await pr.query(TABLE);
+  await pr.end();
+  const perRead = await viaSink(server, perReadUrl, 'sink append, a txn per 4 MiB read (write)', {}, rowsMade, rows, { spans: false });
+  if (only === 'append') return [copy, append, split, perRead];
 
   const upsertUrl = await server.createDatabase(`upsert_${n}`);
   const u = await client(upsertUrl);
@@ -244,7 +282,7 @@ async function round(server: PgServer, n: number, rows: number, only: string): P
   const [{ n: remaining }] = (await left.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows as [{ n: string }];
   await left.end();
   if (remaining !== '0') throw new Error(`apply bench: ${remaining} rows left after the deletes`);
-  return [copy, append, split, upsertNew, upsertAll, inserts, updates, toast, deletes];
+  return [copy, append, split, perRead, upsertNew, upsertAll, inserts, updates, toast, deletes];
 }
 
 /**

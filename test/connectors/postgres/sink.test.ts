@@ -52,6 +52,51 @@ describe('postgres sink: append', () => {
     expect(await query(url, 'SELECT next_offset::int AS n FROM meta.offs')).toEqual([{ n: 15 }]);
   });
 
+  it('writeSpan: a backlog of several batches is one COPY in one transaction, up to batch_max_rows', async () => {
+    const url = await db();
+    await query(url, 'CREATE TABLE t (id int, s text)');
+    const { sink } = await openSink({ url, table: 't', batch_max_rows: 7 });
+    const queue = [batch(3, [{ id: 3 }, { id: 4 }, { id: 5 }]), batch(6, [{ id: 6, s: 'other fields go after the COPY' }]), batch(7, [{ id: 7 }]), batch(8, [{ id: 8 }])];
+    let asked = 0;
+    const more = async () => {
+      asked++;
+      return queue.shift() ?? null;
+    };
+    await sink.writeSpan!(batch(0, [{ id: 0 }, { id: 1 }, { id: 2 }]), more);
+    // 3 + 3 rows: room for more; 7 rows after the third batch: batch_max_rows reached.
+    expect(asked).toBe(2);
+    expect(await query(url, 'SELECT count(*)::int AS n, count(DISTINCT xmin::text)::int AS txns FROM t')).toEqual([{ n: 7, txns: 1 }]);
+    expect(await query(url, 'SELECT s FROM t WHERE id = 6')).toEqual([{ s: 'other fields go after the COPY' }]);
+    expect(await sink.committedOffset!('events', 0)).toBe(7);
+    // A span whose batch holds records with other fields ends after that batch (they are written after the COPY).
+    const rest = [batch(8, [{ id: 8, s: 'x' }]), batch(9, [{ id: 9 }])];
+    await sink.writeSpan!(batch(7, [{ id: 7 }]), async () => rest.shift() ?? null);
+    expect(rest).toHaveLength(1);
+    expect(await sink.committedOffset!('events', 0)).toBe(9);
+    await sink.close();
+    expect(await query(url, 'SELECT next_offset::int AS n FROM sluice_offsets')).toEqual([{ n: 9 }]);
+  });
+
+  it('writeSpan: a bad row in a later batch rolls the whole span back, offsets included', async () => {
+    const url = await db();
+    await query(url, 'CREATE TABLE t (id int)');
+    const { sink } = await openSink({ url, table: 't' });
+    await sink.write(batch(0, [{ id: 0 }]));
+    const queue = [batch(2, [{ id: 2 }]), batch(3, [{ id: 'three' }])];
+    await expect(sink.writeSpan!(batch(1, [{ id: 1 }]), async () => queue.shift() ?? null)).rejects.toMatchObject({ retriable: false });
+    expect(await query(url, 'SELECT id FROM t')).toEqual([{ id: 0 }]);
+    expect(await sink.committedOffset!('events', 0)).toBe(1);
+    // upsert and apply write the first batch alone.
+    const up = await openSink({ url, table: 't', mode: 'upsert', key_columns: ['id'], offsets_table: 'up' });
+    await query(url, 'CREATE UNIQUE INDEX ON t (id)');
+    let asked = 0;
+    await up.sink.writeSpan!(batch(0, [{ id: 5 }]), async () => (asked++, batch(1, [{ id: 6 }])));
+    expect(asked).toBe(0);
+    await up.sink.close();
+    await sink.close();
+    expect(await query(url, 'SELECT id FROM t ORDER BY id')).toEqual([{ id: 0 }, { id: 5 }]);
+  });
+
   it('renders the table per record from a template', async () => {
     const url = await db();
     await query(url, 'CREATE TABLE "logs_api" (id int); CREATE TABLE "logs_web" (id int)');
