@@ -156,10 +156,11 @@ class PostgresSink implements Sink {
    * statement with less CPU each than those of many short ones); other modes write `first` alone.
    */
   async writeSpan(first: SinkBatch, more: () => Promise<SinkBatch | null>): Promise<void> {
-    if (!this.streams() || first.records.length === 0) return this.write(first);
     let rows = first.records.length;
     let bytes = 0;
     for (const r of first.records) bytes += r.raw.length;
+    // A first batch at or over the limits is split by write, and the span ends with it.
+    if (!this.streams() || rows === 0 || rows >= this.c.batch_max_rows || bytes >= this.c.batch_max_bytes) return this.write(first);
     const next = async (): Promise<SinkBatch | null> => {
       if (rows >= this.c.batch_max_rows || bytes >= this.c.batch_max_bytes) return null;
       const b = await more();
