@@ -198,6 +198,9 @@ export interface SinkValuesBatch {
   fence?: number;
 }
 
+/** A batch of a span (Sink.writeSpan): values when the sink takes values, else records. */
+export type SpanBatch = SinkBatch | SinkValuesBatch;
+
 export interface Sink {
   open(): Promise<void>;
   committedOffset?(topic: string, partition: number): Promise<number | undefined>;
@@ -218,9 +221,10 @@ export interface Sink {
    * limits), writes every batch it got, and stores the offset after the last of them with their
    * records, atomically. Resolves once that is committed. When it throws, nothing of it may be
    * stored: the runtime then writes the same records again from `first` through `write`, a read at
-   * a time (retries, a record at a time, dead letters).
+   * a time (retries, a record at a time, dead letters). The batches are values batches when the
+   * task reads values (the sink has `writeValues` and the log `readValues`), record batches else.
    */
-  writeSpan?(first: SinkBatch, more: () => Promise<SinkBatch | null>): Promise<void>;
+  writeSpan?(first: SpanBatch, more: () => Promise<SpanBatch | null>): Promise<void>;
   close(): Promise<void>;
 }
 

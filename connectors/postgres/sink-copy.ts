@@ -37,14 +37,14 @@ export function copyPlan(columns: readonly string[], types: readonly ColumnType[
 }
 
 /**
- * Writes the COPY row (with its newline) for the JSON object in `src` at `out[at..]`; returns the
- * new end, or -1 when this record needs the general path. `out` must have room for
- * src.length + 1 bytes (the row is never longer than the JSON plus a newline).
+ * Writes the COPY row (with its newline) for the JSON object in `src[start..end)` (all of `src`
+ * by default) at `out[at..]`; returns the new end, or -1 when this record needs the general path.
+ * `out` must have room for end - start + 1 bytes (the row is never longer than the JSON plus a
+ * newline). Bytes of `src` past `end` may be looked at, never taken.
  */
-export function jsonRowToCopy(src: Buffer, plan: CopyPlan, out: Buffer, at: number): number {
-  const end = src.length;
-  if (end < 2 || src[0] !== OPEN) return -1;
-  let p = 1;
+export function jsonRowToCopy(src: Buffer, plan: CopyPlan, out: Buffer, at: number, start = 0, end = src.length): number {
+  if (end - start < 2 || src[start] !== OPEN) return -1;
+  let p = start + 1;
   let o = at;
   const { keys, strings } = plan;
   for (let i = 0; i < keys.length; i++) {

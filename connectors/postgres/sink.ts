@@ -15,7 +15,8 @@
 import { from as copyFrom } from 'pg-copy-streams';
 import pg from 'pg';
 import { SinkFencedError, compileTemplate } from '../sdk.js';
-import type { ConnectorContext, PipelineEvent, Sink, SinkBatch, SinkDeclaration, SinkRecord } from '../sdk.js';
+import type { ConnectorContext, PipelineEvent, Sink, SinkBatch, SinkDeclaration, SinkRecord, SinkValuesBatch, SpanBatch } from '../sdk.js';
+import { ValueRecord, bytesOf, firstValue, from as below, inputOf, recordsOf, rowsOf, type AppendInput } from './sink-input.js';
 import { PgSinkError, classifyPgError, redactUrl } from './sink-errors.js';
 // The source writes the marker; one definition for both sides.
 import { UNCHANGED_TOAST_FIELD } from './pgoutput-json.js';
@@ -40,6 +41,7 @@ export type { OnNewFields, PostgresSinkConfig, PostgresSinkMode } from './sink-c
 
 /** Bytes of COPY data sent at a time: the server loads one chunk while the next is encoded. */
 const COPY_CHUNK = 64 * 1024;
+const COPY_SLAB = 1024 * 1024;
 
 /** A partition's offsets row as this sink last read or wrote it. */
 interface Stored {
@@ -90,6 +92,20 @@ class PostgresSink implements Sink {
     this.offsets = qualified(this.c.offsets_schema, this.c.offsets_table);
     this.sinkName = ctx.sink ?? 'postgres';
     this.where = redactUrl(this.c.url);
+    // append into a constant table needs nothing of a record but its value's bytes.
+    if (this.streams()) this.writeValues = (batch) => this.values(batch);
+  }
+
+  /** Set in append mode into a constant table only (see the constructor). */
+  readonly writeValues?: (batch: SinkValuesBatch) => Promise<void>;
+
+  private async values(batch: SinkValuesBatch): Promise<void> {
+    const rows = batch.nextOffset - batch.firstOffset;
+    // Transactions above the limits are split the way write splits them.
+    if (rows > this.c.batch_max_rows || batch.bytes > this.c.batch_max_bytes) {
+      return this.write({ topic: batch.topic, partition: batch.partition, records: recordsOf(batch), nextOffset: batch.nextOffset, fence: batch.fence ?? 0 });
+    }
+    return this.transaction(batch.topic, batch.partition, batch, batch.nextOffset, batch.fence ?? 0);
   }
 
   async open(): Promise<void> {
@@ -155,21 +171,23 @@ class PostgresSink implements Sink {
    * transaction of up to batch_max_rows / batch_max_bytes (PostgreSQL loads rows of a long COPY
    * statement with less CPU each than those of many short ones); other modes write `first` alone.
    */
-  async writeSpan(first: SinkBatch, more: () => Promise<SinkBatch | null>): Promise<void> {
-    let rows = first.records.length;
-    let bytes = 0;
-    for (const r of first.records) bytes += r.raw.length;
-    // A first batch at or over the limits is split by write, and the span ends with it.
-    if (!this.streams() || rows === 0 || rows >= this.c.batch_max_rows || bytes >= this.c.batch_max_bytes) return this.write(first);
-    const next = async (): Promise<SinkBatch | null> => {
+  async writeSpan(first: SpanBatch, more: () => Promise<SpanBatch | null>): Promise<void> {
+    const input = inputOf(first);
+    let rows = rowsOf(input);
+    let bytes = bytesOf(input);
+    // A first batch at or over the limits is split as write splits it, and the span ends with it.
+    if (!this.streams() || rows === 0 || rows >= this.c.batch_max_rows || bytes >= this.c.batch_max_bytes) {
+      return 'records' in first ? this.write(first) : this.values(first);
+    }
+    const next = async (): Promise<SpanBatch | null> => {
       if (rows >= this.c.batch_max_rows || bytes >= this.c.batch_max_bytes) return null;
       const b = await more();
       if (b === null) return null;
-      rows += b.records.length;
-      for (const r of b.records) bytes += r.raw.length;
+      rows += rowsOf(inputOf(b));
+      bytes += bytesOf(inputOf(b));
       return b;
     };
-    await this.transaction(first.topic, first.partition, first.records, first.nextOffset, first.fence ?? 0, next);
+    await this.transaction(first.topic, first.partition, input, first.nextOffset, first.fence ?? 0, next);
   }
 
   async close(): Promise<void> {
@@ -232,11 +250,12 @@ class PostgresSink implements Sink {
   private async transaction(
     topic: string,
     partition: number,
-    records: SinkRecord[],
+    /** Values only in append mode into a constant table (streamed). */
+    input: AppendInput,
     nextOffset: number,
     fence: number,
-    /** append streamed: batches that follow `records`, in the same COPY and transaction. */
-    more?: () => Promise<SinkBatch | null>,
+    /** append streamed: batches that follow `input`, in the same COPY and transaction. */
+    more?: () => Promise<SpanBatch | null>,
   ): Promise<void> {
     const key = `${topic}\u0000${partition}`;
     for (let attempt = 1; ; attempt++) {
@@ -249,7 +268,7 @@ class PostgresSink implements Sink {
         // Records the stored offset already covers were written by an earlier transaction.
         const from = state === null ? -1 : state.next;
         if (from >= nextOffset) return;
-        const todo = from <= (records[0]?.offset ?? nextOffset) ? records : records.filter((r) => r.offset >= from);
+        const todo = below(input, from);
         // BEGIN and the offsets row's move go in one round trip, ahead of the rows: the row is
         // locked from here to COMMIT, and a row moved by someone else stops the batch before any
         // row is written. Literals, not parameters: a multi-statement query is a simple query.
@@ -275,13 +294,13 @@ class PostgresSink implements Sink {
         const following =
           more === undefined
             ? undefined
-            : async (): Promise<SinkRecord[] | null> => {
+            : async (): Promise<AppendInput | null> => {
                 const b = await more();
                 if (b === null) return null;
                 next = b.nextOffset;
-                return b.records;
+                return inputOf(b);
               };
-        const rest = this.streams() ? await this.streamAppend(client, todo, following) : todo;
+        const rest = this.streams() ? await this.streamAppend(client, todo, following) : recordsOf(todo);
         for (const step of await this.plan(client, rest)) await this.run(client, step);
         // The row is locked since BEGIN: moving it on to the span's end cannot miss.
         await client.query(
@@ -551,12 +570,12 @@ class PostgresSink implements Sink {
     return this.c.mode === 'append' && this.tableOf === null && this.schemaOf === null;
   }
 
-  private async streamAppend(client: pg.Client, records: SinkRecord[], following: () => Promise<SinkRecord[] | null> = async () => null): Promise<SinkRecord[]> {
-    const first = records[0]?.value;
-    if (!isRow(first)) return records;
+  private async streamAppend(client: pg.Client, input: AppendInput, following: () => Promise<AppendInput | null> = async () => null): Promise<SinkRecord[]> {
+    const first = firstValue(input);
+    if (!isRow(first)) return recordsOf(input);
     const info = await this.table(client, this.c.schema, this.c.table, [first]);
     const columns = Object.keys(first);
-    if (columns.length === 0 || columns.some((c) => !info.columns.has(c))) return records;
+    if (columns.length === 0 || columns.some((c) => !info.columns.has(c))) return recordsOf(input);
     const types = this.columnTypes(info, columns);
     const n = columns.length;
     const plan = copyPlan(columns, types);
@@ -568,56 +587,74 @@ class PostgresSink implements Sink {
     });
     let failed = false;
     done.catch(() => (failed = true));
-    let out = Buffer.allocUnsafe(COPY_CHUNK * 2);
+    // Chunks are cut from 1 MiB slabs: a chunk sent is the socket's until it is written, so a slab
+    // is never reused, but one allocation serves about 16 chunks.
+    let out = Buffer.allocUnsafe(COPY_SLAB);
     let len = 0;
     const flush = async (): Promise<void> => {
       const full = out.subarray(0, len);
-      out = Buffer.allocUnsafe(COPY_CHUNK * 2);
+      out = out.length - len >= COPY_CHUNK * 2 ? out.subarray(len) : Buffer.allocUnsafe(COPY_SLAB);
       len = 0;
       if (!stream.write(full)) await Promise.race([new Promise<void>((resolve) => stream.once('drain', resolve)), done.catch(() => undefined)]);
     };
     const room = async (bytes: number): Promise<void> => {
       if (len + bytes <= out.length) return;
       if (len > 0) await flush();
-      if (bytes > out.length) out = Buffer.allocUnsafe(bytes);
+      if (bytes > out.length) out = Buffer.allocUnsafe(Math.max(bytes, COPY_SLAB));
     };
-    for (let batch: SinkRecord[] | null = records; batch !== null && !failed; batch = rest.length === 0 ? await following() : null) {
-      for (const r of batch) {
-        if (failed) break;
-        const raw = r.raw;
-        if (len + raw.length + 1 > out.length) await room(raw.length + 1);
-        // The usual record: its JSON bytes become the COPY row directly.
-        const end = jsonRowToCopy(raw, plan, out, len);
-        if (end >= 0) {
-          len = end;
-        } else {
-          const row = r.value;
-          // Same fields in the same order go in this COPY, encoded from the parsed value.
-          let same = isRow(row);
-          let k = 0;
-          if (same) {
-            for (const key in row as Row) {
-              if (k >= n || key !== columns[k]) {
-                same = false;
-                break;
-              }
-              k++;
-            }
+    /** A record the byte path declined: same fields in the same order go in this COPY, encoded from the parsed value. */
+    const general = async (r: SinkRecord): Promise<void> => {
+      const row = r.value;
+      let same = isRow(row);
+      let k = 0;
+      if (same) {
+        for (const key in row as Row) {
+          if (k >= n || key !== columns[k]) {
+            same = false;
+            break;
           }
-          if (!same || k !== n) {
-            rest.push(r);
-            continue;
-          }
-          let text = '';
-          for (let i = 0; i < n; i++) {
-            if (i > 0) text += '\t';
-            text += copyField(valueText((row as Row)[columns[i]!], types[i]));
-          }
-          text += '\n';
-          await room(Buffer.byteLength(text));
-          len += out.write(text, len);
+          k++;
         }
-        if (len >= COPY_CHUNK) await flush();
+      }
+      if (!same || k !== n) {
+        rest.push(r);
+        return;
+      }
+      let text = '';
+      for (let i = 0; i < n; i++) {
+        if (i > 0) text += '\t';
+        text += copyField(valueText((row as Row)[columns[i]!], types[i]));
+      }
+      text += '\n';
+      await room(Buffer.byteLength(text));
+      len += out.write(text, len);
+    };
+    for (let batch: AppendInput | null = input; batch !== null && !failed; batch = rest.length === 0 ? await following() : null) {
+      if (Array.isArray(batch)) {
+        for (const r of batch) {
+          if (failed) break;
+          const raw = r.raw;
+          if (len + raw.length + 1 > out.length) await room(raw.length + 1);
+          // The usual record: its JSON bytes become the COPY row directly.
+          const end = jsonRowToCopy(raw, plan, out, len);
+          if (end >= 0) len = end;
+          else await general(r);
+          if (len >= COPY_CHUNK) await flush();
+        }
+        continue;
+      }
+      // Values: the same, from the read buffers, with no object per record.
+      let offset = batch.firstOffset;
+      for (const { buf, starts, ends, count } of batch.spans) {
+        for (let i = 0; i < count && !failed; i++, offset++) {
+          const s = starts[i]!;
+          const e = ends[i]!;
+          if (len + e - s + 1 > out.length) await room(e - s + 1);
+          const end = jsonRowToCopy(buf, plan, out, len, s, e);
+          if (end >= 0) len = end;
+          else await general(new ValueRecord(batch.topic, batch.partition, offset, buf.subarray(s, e)));
+          if (len >= COPY_CHUNK) await flush();
+        }
       }
     }
     stream.end(out.subarray(0, len));

@@ -21,6 +21,7 @@ import type {
   SinkDeclaration,
   SinkRecord,
   SinkValuesBatch,
+  SpanBatch,
   Source,
   SourceDeclaration,
   SourceRecord,
@@ -686,13 +687,10 @@ export class PipelineRuntime {
       ahead = { from, read: readAt(from, maxWaitMs) };
       ahead.read.catch(() => undefined);
     };
-    const toBatch = (r: SinkRead & { records: LogRecord[] }): SinkBatch => ({
-      topic,
-      partition,
-      records: r.records.map((x) => toSinkRecord(topic, partition, x)),
-      nextOffset: r.nextOffset,
-      fence: lease.fence,
-    });
+    const toBatch = (r: SinkRead): SpanBatch =>
+      r.values !== null
+        ? { topic, partition, firstOffset: r.values.firstOffset, spans: r.values.spans, bytes: r.values.bytes, nextOffset: r.nextOffset, fence: lease.fence }
+        : { topic, partition, records: r.records.map((x) => toSinkRecord(topic, partition, x)), nextOffset: r.nextOffset, fence: lease.fence };
     /** After a span that failed, its records go through write, a read at a time, up to here. */
     let noSpanBefore = -1;
     try {
@@ -723,7 +721,7 @@ export class PipelineRuntime {
         }
         if (stop.aborted) break;
         const t0 = performance.now();
-        if (res.records !== null && sink.writeSpan !== undefined && res.endOffset > res.nextOffset && offset >= noSpanBefore) {
+        if (sink.writeSpan !== undefined && res.endOffset > res.nextOffset && offset >= noSpanBefore) {
           // A backlog, and a sink whose transactions get cheaper per record as they grow: one
           // transaction over as many reads as it takes (and the log has at hand).
           const readNext = (from: number): Promise<SinkRead> => {
@@ -733,7 +731,8 @@ export class PipelineRuntime {
               return r;
             });
           };
-          const run = writeLock.tail.then(() => this.deliverSpan(p, s, sink, res as SinkRead & { records: LogRecord[] }, toBatch, readNext, stop));
+          const first = res;
+          const run = writeLock.tail.then(() => this.deliverSpan(p, s, sink, offset, first, toBatch, readNext, stop));
           writeLock.tail = run.catch(() => undefined);
           const span = await run;
           if (span.failed) {
@@ -834,38 +833,40 @@ export class PipelineRuntime {
     p: PipelineState,
     s: SinkStatus,
     sink: Sink,
-    first: SinkRead & { records: LogRecord[] },
-    toBatch: (r: SinkRead & { records: LogRecord[] }) => SinkBatch,
+    from: number,
+    first: SinkRead,
+    toBatch: (r: SinkRead) => SpanBatch,
     readNext: (from: number) => Promise<SinkRead>,
     stop: AbortSignal,
   ): Promise<{ nextOffset: number; bytes: number; failed: boolean }> {
-    const sizeOf = (records: LogRecord[]): number => {
+    const sizeOf = (r: SinkRead): number => {
+      if (r.values !== null) return r.values.bytes;
       let n = 0;
-      for (const r of records) n += r.value.length;
+      for (const x of r.records) n += x.value.length;
       return n;
     };
     let last = first.nextOffset;
-    let bytes = sizeOf(first.records);
+    let bytes = sizeOf(first);
     let pending: Promise<SinkRead> | null = readNext(last);
-    const more = async (): Promise<SinkBatch | null> => {
+    const more = async (): Promise<SpanBatch | null> => {
       if (pending === null || stop.aborted || this.stopSinks.signal.aborted) return null;
       const r = await pending;
       pending = null;
-      if (r.count === 0 || r.records === null || r.nextOffset <= last) return null;
+      if (r.count === 0 || r.nextOffset <= last) return null;
       if (r.endOffset > r.nextOffset) pending = readNext(r.nextOffset);
       last = r.nextOffset;
-      bytes += sizeOf(r.records);
-      return toBatch(r as SinkRead & { records: LogRecord[] });
+      bytes += sizeOf(r);
+      return toBatch(r);
     };
     try {
       await sink.writeSpan!(toBatch(first), more);
     } catch (err) {
       if (this.stopSinks.signal.aborted) throw err;
       this.deps.metrics?.error(p.spec.name, 'sink');
-      this.deps.logger.warn(`sink "${s.name}" write of offsets ${first.records[0]!.offset}..${last - 1} as one transaction failed: ${(err as Error).message}; writing them a read at a time`);
+      this.deps.logger.warn(`sink "${s.name}" write of offsets ${from}..${last - 1} as one transaction failed: ${(err as Error).message}; writing them a read at a time`);
       return { nextOffset: last, bytes, failed: true };
     }
-    s.recordsOut += last - first.records[0]!.offset;
+    s.recordsOut += last - from;
     return { nextOffset: last, bytes, failed: false };
   }
 

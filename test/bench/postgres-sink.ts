@@ -13,14 +13,16 @@
  * is timed. The COPY baseline streams prebuilt COPY text (what `psql \copy` of a file does).
  */
 import { from as copyFrom } from 'pg-copy-streams';
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { generateEvent } from '../../connectors/generate/index.js';
 import { UNCHANGED_TOAST, postgresSink, type PostgresSinkConfig } from '../../connectors/postgres/sink.js';
 import type { SinkBatch, SinkRecord } from '../../connectors/sdk.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
-import { arg, machine, peakRssMiB, rate, row, timed, type Figure } from './util.js';
+import { arg, machine, peakRssMiB, rate, row, tempDir, timed, type Figure } from './util.js';
+import { openLocalLog } from '../../core/log/local/index.js';
 
 const SERVICES = ['api', 'web', 'worker', 'billing'];
 /** The runtime reads 4 MiB at a time (SINK_READ_BYTES in core/pipeline/runtime.ts); `SLUICE_BENCH_BATCH_BYTES` changes it here to see what a transaction costs. */
@@ -91,7 +93,7 @@ async function client(url: string): Promise<pg.Client> {
   return c;
 }
 
-/** CPU seconds a server backend has used (Linux: /proc/<pid>/stat utime + stime, 100 ticks a second). */
+/** CPU seconds a process (a server backend) has used (Linux: /proc/<pid>/stat utime + stime, 100 ticks a second). */
 function backendCpu(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
@@ -231,6 +233,79 @@ async function viaSink(
   return fig;
 }
 
+/**
+ * `sluice run` itself: the records in a topic of the local log (one partition) before the clock
+ * starts, then the real CLI in a child process (`node --max-semi-space-size=32 … run`, as the bin
+ * runs it) with a sink-only pipeline (topic → postgres append), timed from its "sluice is running"
+ * line until the offsets row reaches the end. The runtime reads the log, makes the record objects
+ * and hands the backlog to the sink as spans; the child's CPU is its own (not this process's,
+ * which holds every prebuilt record of the other cases).
+ */
+async function viaRuntime(server: PgServer, url: string, m: Made, rows: number): Promise<Figure> {
+  const { dir, remove } = tempDir('sluice-bench-pgsink');
+  try {
+    const log = await openLocalLog({ dir: join(dir, 'data'), retentionSchedule: false });
+    await log.createTopic('events', { partitions: 1 });
+    for (let i = 0; i < m.raws.length; i += 8192) await log.append('events', m.raws.slice(i, i + 8192).map((value) => ({ value })));
+    await log.close();
+    writeFileSync(
+      join(dir, 'bench.yaml'),
+      `version: 1
+log: { data_dir: ./data }
+topics:
+  events: { partitions: 1 }
+pipelines:
+  bench:
+    topic: events
+    sinks:
+      db: { type: postgres, url: "${url}", table: events }
+`,
+    );
+    await fresh(server);
+    // SLUICE_BENCH_NODE_ARGS adds Node options to the child, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    const nodeArgs = (process.env.SLUICE_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const child = spawn(process.execPath, ['--max-semi-space-size=32', ...nodeArgs, join(process.cwd(), 'dist/core/cli/main.js'), 'run', '-c', 'bench.yaml'], {
+      cwd: dir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, SLUICE_LOG_LEVEL: 'info' },
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const c = await client(url);
+    try {
+      while (!stderr.includes('sluice is running')) {
+        if (child.exitCode !== null) throw new Error(`sluice run ended: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const cpu0 = backendCpu(child.pid!);
+      let server: { pid: number; s0: number } | null = null;
+      const fig = await timed('sluice run: full topic → sink append', rows, m.bytes, async () => {
+        for (;;) {
+          if (server === null) {
+            const b = await c.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name = 'sluice bench/db'");
+            if (b.rows[0] !== undefined) server = { pid: b.rows[0].pid, s0: backendCpu(b.rows[0].pid) };
+          }
+          // The sink creates the offsets table when it opens.
+          const r = await c.query<{ n: string }>('SELECT max(next_offset) AS n FROM sluice_offsets').catch(() => null);
+          if (Number(r?.rows[0]?.n ?? 0) >= rows) break;
+          await new Promise((res) => setTimeout(res, 50));
+        }
+      });
+      // The server's backend is found once the sink has connected (its first few ms uncounted).
+      const srv = server as { pid: number; s0: number } | null;
+      cpuOf.set(fig, { nodeS: backendCpu(child.pid!) - cpu0, serverS: srv === null ? NaN : backendCpu(srv.pid) - srv.s0 });
+      return fig;
+    } finally {
+      await c.end();
+      child.kill('SIGTERM');
+      await exited;
+    }
+  } finally {
+    remove();
+  }
+}
+
 function cdc(op: string, before: unknown, after: unknown): unknown {
   return { op, before, after, source: { lsn: '0/16B3748', txid: 1234, schema: 'public', table: 'events', ts_ms: 1700000000000 } };
 }
@@ -259,7 +334,12 @@ async function round(server: PgServer, n: number, rows: number, only: string): P
   await pr.query(TABLE);
   await pr.end();
   const perRead = await viaSink(server, perReadUrl, 'sink append, a txn per 4 MiB read (write)', {}, rowsMade, rows, { spans: false });
-  if (only === 'append') return [copy, append, split, perRead];
+  const runtimeUrl = await server.createDatabase(`runtime_${n}`);
+  const rt = await client(runtimeUrl);
+  await rt.query(TABLE);
+  await rt.end();
+  const viaRun = await viaRuntime(server, runtimeUrl, rowsMade, rows);
+  if (only === 'append') return [copy, append, split, perRead, viaRun];
 
   const upsertUrl = await server.createDatabase(`upsert_${n}`);
   const u = await client(upsertUrl);
@@ -282,7 +362,7 @@ async function round(server: PgServer, n: number, rows: number, only: string): P
   const [{ n: remaining }] = (await left.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows as [{ n: string }];
   await left.end();
   if (remaining !== '0') throw new Error(`apply bench: ${remaining} rows left after the deletes`);
-  return [copy, append, split, perRead, upsertNew, upsertAll, inserts, updates, toast, deletes];
+  return [copy, append, split, perRead, viaRun, upsertNew, upsertAll, inserts, updates, toast, deletes];
 }
 
 /**
@@ -294,7 +374,7 @@ function cpuText(f: Figure): string {
   const c = cpuOf.get(f);
   if (c === undefined) return '';
   const per = (s: number): string => ((s * 1e6) / f.records).toFixed(2);
-  return `cpu µs/row: node ${per(c.nodeS)}, server ${per(c.serverS)}`;
+  return Number.isNaN(c.serverS) ? `cpu µs/row: node ${per(c.nodeS)}` : `cpu µs/row: node ${per(c.nodeS)}, server ${per(c.serverS)}`;
 }
 
 export async function benchPostgresSink(args: string[]): Promise<string[]> {

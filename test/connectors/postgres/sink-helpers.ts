@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import { startPostgres, type PgServer } from '../../support/postgres.js';
-import type { ConnectorContext, Sink, SinkBatch, SinkRecord } from '../../../connectors/sdk.js';
+import type { ConnectorContext, Sink, SinkBatch, SinkRecord, SinkValuesBatch, ValueSpans } from '../../../connectors/sdk.js';
 import { postgresSink, type PostgresSinkConfig } from '../../../connectors/postgres/sink.js';
 
 export function record(offset: number, value: unknown, o: { topic?: string; partition?: number; key?: string } = {}): SinkRecord {
@@ -26,6 +26,28 @@ export function record(offset: number, value: unknown, o: { topic?: string; part
 export function batch(first: number, values: unknown[], o: { topic?: string; partition?: number; fence?: number } = {}): SinkBatch {
   const records = values.map((v, i) => record(first + i, v, o));
   return { topic: o.topic ?? 'events', partition: o.partition ?? 0, records, nextOffset: first + values.length, ...(o.fence === undefined ? {} : { fence: o.fence }) };
+}
+
+/** The same values as a values batch (Sink.writeValues), in spans of `perSpan` values over one buffer each. */
+export function valuesBatch(first: number, values: unknown[], perSpan = 2, o: { fence?: number } = {}): SinkValuesBatch {
+  const spans: ValueSpans[] = [];
+  let bytes = 0;
+  for (let i = 0; i < values.length; i += perSpan) {
+    const texts = values.slice(i, i + perSpan).map((v) => Buffer.from(JSON.stringify(v)));
+    // A byte before, between and after each value: readers must keep to the spans.
+    const buf = Buffer.concat(texts.flatMap((t) => [Buffer.from('#'), t]).concat(Buffer.from('#')));
+    const starts = new Uint32Array(texts.length);
+    const ends = new Uint32Array(texts.length);
+    let at = 0;
+    texts.forEach((t, k) => {
+      starts[k] = at + 1;
+      ends[k] = at + 1 + t.length;
+      at = ends[k]!;
+      bytes += t.length;
+    });
+    spans.push({ buf, starts, ends, count: texts.length });
+  }
+  return { topic: 'events', partition: 0, firstOffset: first, spans, bytes, nextOffset: first + values.length, ...(o.fence === undefined ? {} : { fence: o.fence }) };
 }
 
 export interface Opened {

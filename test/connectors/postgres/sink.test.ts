@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { SinkFencedError } from '../../../connectors/sdk.js';
 import { UNCHANGED_TOAST } from '../../../connectors/postgres/sink.js';
 import { PgSinkError } from '../../../connectors/postgres/sink-errors.js';
-import { batch, openSink, privateCluster, query } from './sink-helpers.js';
+import { batch, openSink, privateCluster, query, valuesBatch } from './sink-helpers.js';
 
 const cluster = privateCluster();
 let dbSeq = 0;
@@ -95,6 +95,40 @@ describe('postgres sink: append', () => {
     await up.sink.close();
     await sink.close();
     expect(await query(url, 'SELECT id FROM t ORDER BY id')).toEqual([{ id: 0 }, { id: 5 }]);
+  });
+
+  it('writeValues and values spans write what write writes, bytes the fast path declines included', async () => {
+    const url = await db();
+    await query(url, 'CREATE TABLE t (id int, s text, j jsonb)');
+    const values = [
+      { id: 0, s: 'a\tb', j: null },
+      { id: 1, s: 'caf\u00e9 \u2603', j: null },
+      { id: 2, s: null, j: { deep: [1, 2] } },
+      { s: 'other order', id: 3, j: null },
+      { id: 4, s: 'x', j: null },
+      { id: 5, s: 'y', j: null },
+    ];
+    const { sink } = await openSink({ url, table: 't' });
+    expect(sink.writeValues).toBeTypeOf('function');
+    await sink.writeValues!(valuesBatch(0, values.slice(0, 4), 3));
+    // A span of values batches, the first starting below the stored offset (written already).
+    const queue = [valuesBatch(5, values.slice(5))];
+    await sink.writeSpan!(valuesBatch(3, values.slice(3, 5)), async () => queue.shift() ?? null);
+    expect(await sink.committedOffset!('events', 0)).toBe(6);
+    await sink.close();
+    expect(await query(url, 'SELECT id, s, j FROM t ORDER BY id')).toEqual(values.map((v) => ({ id: v.id, s: v.s, j: v.j })));
+    // Append into a template table, upsert and apply take records only.
+    for (const config of [{ table: 't_{{ x }}' }, { table: 't', mode: 'upsert' as const, key_columns: ['id'] }, { table: 't', mode: 'apply' as const }]) {
+      const other = await openSink({ url, ...config });
+      expect(other.sink.writeValues).toBeUndefined();
+      await other.sink.close();
+    }
+    // A values batch above batch_max_rows is split as write splits it.
+    await query(url, 'TRUNCATE t');
+    const small = await openSink({ url, table: 't', batch_max_rows: 2, offsets_table: 'small' });
+    await small.sink.writeValues!(valuesBatch(0, values.slice(0, 5), 5));
+    await small.sink.close();
+    expect(await query(url, 'SELECT count(*)::int AS n, count(DISTINCT xmin::text)::int AS txns FROM t')).toEqual([{ n: 5, txns: 3 }]);
   });
 
   it('renders the table per record from a template', async () => {
