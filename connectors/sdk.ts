@@ -10,6 +10,7 @@ export { parseLogfmt } from '../core/pipeline/transforms/logfmt.js';
 export type { PipelineEvent } from '../core/pipeline/transforms/types.js';
 export { compileTemplate } from '../core/pipeline/template.js';
 export { EncodedRecord } from '../core/pipeline/runs.js';
+export { SlabPool } from '../core/util/slab-pool.js';
 import type { PipelineEvent } from '../core/pipeline/transforms/types.js';
 import type { ValueRun, ValueSpans } from '../core/log/types.js';
 export type { ValueRun, ValueSpans } from '../core/log/types.js';
@@ -185,7 +186,8 @@ export class SinkFencedError extends Error {
  */
 /**
  * A batch as values only (see Sink.writeValues): the records `firstOffset .. nextOffset - 1`, value
- * by value in offset order across `spans`. The buffers are shared: read them, never change them.
+ * by value in offset order across `spans`. The buffers are shared: read them, never change them,
+ * and keep nothing of them once the call they came with settled (the log reads into them again).
  */
 export interface SinkValuesBatch {
   topic: string;

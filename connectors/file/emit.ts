@@ -3,7 +3,7 @@
  * the batch holds. No I/O: the source reads, this frames, joins (multiline), decodes and formats.
  */
 import { isUtf8 } from 'node:buffer';
-import { EncodedRecord, type SourceRecord, type ValueRun } from '../sdk.js';
+import { EncodedRecord, type SlabPool, type SourceRecord, type ValueRun } from '../sdk.js';
 import { frameLines, partialLineEnd } from './framing.js';
 import { formatLine, type FileFormat } from './format.js';
 import type { Tail } from './tail.js';
@@ -114,6 +114,8 @@ export class Batch {
     readonly now: number,
     /** Text events go in runs (SourceRecord.run) instead of a record each. */
     private readonly runs = false,
+    /** Where the text encoder's chunks come from (default: fresh ones). */
+    private readonly chunks?: SlabPool,
   ) {
     this.iso = new Date(now).toISOString();
   }
@@ -134,7 +136,7 @@ export class Batch {
 
   /** A `format: text` event of a valid UTF-8 line, encoded from its bytes. */
   pushText(host: string, file: string, buf: Buffer, start: number, end: number): void {
-    const enc = (this.encoder ??= new TextJsonEncoder(host, this.iso));
+    const enc = (this.encoder ??= new TextJsonEncoder(host, this.iso, this.chunks));
     this.count++;
     this.bytes += end - start;
     if (!this.runs) {
@@ -149,6 +151,11 @@ export class Batch {
       this.list.push(run);
     }
     run.add(enc.end);
+  }
+
+  /** The pool slabs the batch's encoded events live in: free again once the batch is durable. */
+  get slabs(): Buffer[] {
+    return this.encoder?.slabs ?? [];
   }
 
   get full(): boolean {

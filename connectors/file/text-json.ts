@@ -4,12 +4,15 @@
  * `JSON.stringify({ timestamp, host, file, message })` gives for a valid UTF-8 line (the caller
  * sends lines with invalid UTF-8 down the string path, which replaces them). Pure, no I/O.
  */
+import type { SlabPool } from '../sdk.js';
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const HEX = '0123456789abcdef';
 /** JSON.stringify's short escapes for control characters; the others are \u00XX. */
 const SHORT: Record<number, number> = { 0x08: 0x62, 0x09: 0x74, 0x0a: 0x6e, 0x0c: 0x66, 0x0d: 0x72 };
-const CHUNK = 1024 * 1024;
+/** Chunk size, and the size of the slabs of a pool (textChunkPool). */
+export const CHUNK = 1024 * 1024;
 /** 1 for the bytes JSON escapes (control characters, quote, backslash): one load per byte. */
 const ESCAPED = new Uint8Array(256);
 for (let c = 0; c < 0x20; c++) ESCAPED[c] = 1;
@@ -21,7 +24,7 @@ ESCAPED[BACKSLASH] = 1;
  * Uint8Arrays, not Buffers: a view of one costs about a third of a Buffer#subarray.
  */
 export class TextJsonEncoder {
-  private chunk = new Uint8Array(0);
+  private chunk: Uint8Array = new Uint8Array(0);
   private pos = 0;
   private prefixPath = '';
   private prefix = new Uint8Array(0);
@@ -30,9 +33,13 @@ export class TextJsonEncoder {
   /** The fields every event of the current file shares, for topic templates. */
   view: Record<string, unknown> = {};
 
+  /** The pool's slabs this encoder's chunks were cut from (to give back once the batch is durable). */
+  readonly slabs: Buffer[] = [];
+
   constructor(
     private readonly host: string,
     private readonly iso: string,
+    private readonly pool?: SlabPool,
   ) {}
 
   /** The JSON of `{ timestamp, host, file, message: buf[start, end) }`. */
@@ -73,7 +80,15 @@ export class TextJsonEncoder {
     const worst = prefix.length + 6 * (end - start) + 2;
     if (this.chunk.length - this.pos < worst) {
       // Not zero-filled: every byte of a view is written before it is handed out.
-      const fresh = Buffer.allocUnsafeSlow(Math.max(CHUNK, worst));
+      const size = Math.max(CHUNK, worst);
+      let fresh: Buffer;
+      if (this.pool !== undefined && size <= this.pool.slabBytes) {
+        const { buf, slab } = this.pool.take(this.pool.slabBytes);
+        fresh = buf;
+        if (slab !== undefined) this.slabs.push(slab);
+      } else {
+        fresh = Buffer.allocUnsafeSlow(size);
+      }
       this.chunk = new Uint8Array(fresh.buffer, fresh.byteOffset, fresh.length);
       this.pos = 0;
     }

@@ -161,6 +161,11 @@ export interface ValuesReadResult {
   nextOffset: number;
   startOffset: number;
   endOffset: number;
+  /**
+   * When set: hands the read's buffers back to the log for the next reads. Call it once nothing
+   * uses the spans any more (a sink's write of them settled); never calling it is fine too.
+   */
+  release?: () => void;
 }
 
 export interface ReadResult {

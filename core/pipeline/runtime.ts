@@ -770,6 +770,8 @@ export class PipelineRuntime {
         }
         writeLock.tail = run.catch(() => undefined);
         await run;
+        // The sink is done with the read's buffers: the log may read into them again.
+        res.values?.release?.();
         this.deps.metrics?.recordsOut(p.spec.name, s.name, res.count, bytes);
         this.deps.metrics?.sinkLatency(p.spec.name, s.name, (performance.now() - t0) / 1000);
         offset = res.nextOffset;
@@ -848,6 +850,8 @@ export class PipelineRuntime {
     let last = first.nextOffset;
     let bytes = sizeOf(first);
     let pending: Promise<SinkRead> | null = readNext(last);
+    /** The reads handed to the sink, whose buffers go back to the log once the span settled. */
+    const handed: SinkRead[] = [first];
     const more = async (): Promise<SpanBatch | null> => {
       if (pending === null || stop.aborted || this.stopSinks.signal.aborted) return null;
       const r = await pending;
@@ -856,10 +860,12 @@ export class PipelineRuntime {
       if (r.endOffset > r.nextOffset) pending = readNext(r.nextOffset);
       last = r.nextOffset;
       bytes += sizeOf(r);
+      handed.push(r);
       return toBatch(r);
     };
     try {
       await sink.writeSpan!(toBatch(first), more);
+      for (const r of handed) r.values?.release?.();
     } catch (err) {
       if (this.stopSinks.signal.aborted) throw err;
       this.deps.metrics?.error(p.spec.name, 'sink');

@@ -799,6 +799,33 @@ describe('values-only reads', () => {
     await expect(log.readValues('v', 0, 401)).rejects.toBeInstanceOf(OffsetOutOfRangeError);
     await expect(log.readValues('nope', 0, 0)).rejects.toBeInstanceOf(UnknownTopicError);
   });
+
+  it('read into a released read\'s buffers, and never into those of a read not released', async () => {
+    const dir = await freshDir();
+    const log = await open(dir);
+    await log.createTopic('r', { partitions: 1 });
+    const values = Array.from({ length: 3000 }, (_, i) => `${i}:${'y'.repeat(200)}`);
+    for (let i = 0; i < values.length; i += 100) await log.append('r', values.slice(i, i + 100).map((value) => ({ value, partition: 0 })));
+    const text = (r: ValuesReadResult): string[] => valuesOf(r).map((x) => Buffer.from(x.value, 'hex').toString());
+    const opts = { maxBytes: 128 * 1024 };
+    const buffers = (r: ValuesReadResult): Set<ArrayBufferLike> => new Set(r.spans.map((sp) => sp.buf.buffer));
+    const shared = (x: ValuesReadResult, y: ValuesReadResult): boolean => [...buffers(x)].some((buf) => buffers(y).has(buf));
+    const a = await log.readValues('r', 0, 0, opts);
+    const b = await log.readValues('r', 0, a.nextOffset, opts);
+    expect(shared(a, b)).toBe(false);
+    const ta = text(a);
+    a.release!();
+    a.release!();
+    const c = await log.readValues('r', 0, b.nextOffset, opts);
+    // a's buffers again (released twice, given back once), and b untouched by the read.
+    expect(shared(c, a)).toBe(true);
+    expect(shared(c, b)).toBe(false);
+    const d = await log.readValues('r', 0, c.nextOffset, opts);
+    expect(d.spans.length).toBeGreaterThan(0);
+    expect(shared(d, b) || shared(d, c)).toBe(false);
+    expect([...ta, ...text(b), ...text(c), ...text(d)]).toEqual(values.slice(0, d.nextOffset));
+    await log.close();
+  });
 });
 
 describe('appends racing a topic deletion', () => {

@@ -21,6 +21,7 @@
  * producer before its offset is known, and placed later without re-checksumming.
  */
 import { crc32 } from 'node:zlib';
+import { SlabPool } from '../../util/slab-pool.js';
 import type { LogRecord, ProducerRecord, ValueRun, ValueSpans } from '../types.js';
 
 export const BATCH_HEADER_BYTES = 38;
@@ -89,24 +90,12 @@ export function recordSize(r: ProducerRecord): number {
   return size;
 }
 
-/**
- * Reusable buffers for batches of about TARGET_BATCH_BYTES. A fresh megabyte from the allocator
- * costs page faults on first touch and garbage collection later: at 1-KiB records that was most
- * of the encode time on the append path. Slabs come back once their batch is written.
- */
-export class BatchBufferPool {
+/** Slabs for batches of about TARGET_BATCH_BYTES; a batch's slab comes back once it is written. */
+export class BatchBufferPool extends SlabPool {
   static readonly SLAB_BYTES = TARGET_BATCH_BYTES + BATCH_HEADER_BYTES;
-  /** Batches smaller than this come from Buffer.allocUnsafe (Node's own small-buffer pool). */
-  static readonly MIN_POOLED = 64 * 1024;
-  private readonly free: Buffer[] = [];
 
-  constructor(private readonly maxFree: number) {}
-
-  /** A buffer of `bytes` bytes; `slab` is set when it should be handed back with release(). */
-  take(bytes: number): { buf: Buffer; slab?: Buffer } {
-    if (bytes < BatchBufferPool.MIN_POOLED || bytes > BatchBufferPool.SLAB_BYTES) return { buf: Buffer.allocUnsafe(bytes) };
-    const slab = this.free.pop() ?? Buffer.allocUnsafeSlow(BatchBufferPool.SLAB_BYTES);
-    return { buf: slab.subarray(0, bytes), slab };
+  constructor(maxFree: number) {
+    super(BatchBufferPool.SLAB_BYTES, maxFree);
   }
 
   /** Hands a batch's slab back; the batch's bytes must not be used after this. */
@@ -114,7 +103,7 @@ export class BatchBufferPool {
     const slab = batch.slab;
     if (slab === undefined) return;
     batch.slab = undefined;
-    if (this.free.length < this.maxFree) this.free.push(slab);
+    this.give(slab);
   }
 }
 

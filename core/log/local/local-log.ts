@@ -17,6 +17,7 @@ import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { schedule, validate as validateCron, type ScheduledTask } from 'node-cron';
+import { SlabPool } from '../../util/slab-pool.js';
 import { BatchBufferPool, encodeBatch, fitsDelta, recordSize, TARGET_BATCH_BYTES } from './codec.js';
 import {
   CommitLog,
@@ -156,6 +157,8 @@ export class LocalLog implements Log {
   private readonly sticky = new StickyPartitioner();
   /** Batch buffers, reused once written: enough for the appends of a few cycles in flight. */
   private readonly pool = new BatchBufferPool(32);
+  /** Read buffers of values reads (the runtime reads 4 MiB at a time), given back by release(). */
+  private readonly readPool = new SlabPool(4 * 1024 * 1024, 4);
   private queue: Op[] = [];
   private queuedBytes = 0;
   private flushing: Promise<void> | null = null;
@@ -763,7 +766,7 @@ export class LocalLog implements Log {
   async readValues(topic: string, partition: number, fromOffset: number, options: ReadOptions = {}): Promise<ValuesReadResult> {
     const ready = this.readable(topic, partition, fromOffset, options);
     const p = ready instanceof Partition ? ready : await ready;
-    const got = fromOffset < p.committedEnd ? await p.readValues(fromOffset, options.maxBytes ?? DEFAULT_READ_BYTES) : { spans: [], bytes: 0, nextOffset: fromOffset };
+    const got = fromOffset < p.committedEnd ? await p.readValues(fromOffset, options.maxBytes ?? DEFAULT_READ_BYTES, this.readPool) : { spans: [], bytes: 0, nextOffset: fromOffset };
     return { firstOffset: fromOffset, ...got, startOffset: p.startOffset, endOffset: p.committedEnd };
   }
 

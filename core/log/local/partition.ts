@@ -6,6 +6,7 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import { BATCH_HEADER_BYTES, SpanBuilder, checkBatch, decodeRecords, decodeValues, findTimestamp, readHeader, setBaseOffset } from './codec.js';
 import type { BatchHeader } from './codec.js';
+import type { SlabPool } from '../../util/slab-pool.js';
 import type { EncodedBatch } from './codec.js';
 import { Segment } from './segment.js';
 import { fsyncDir } from './fs-util.js';
@@ -241,7 +242,7 @@ export class Partition {
    */
   async read(from: number, maxBytes: number): Promise<LogRecord[]> {
     const out: LogRecord[] = [];
-    await this.scan(from, maxBytes, (buf, p, hd, offset, end) => {
+    await this.scan(from, maxBytes, undefined, (buf, p, hd, offset, end) => {
       const before = out.length;
       decodeRecords(buf, p, hd, offset, end, out);
       return out.length - before;
@@ -249,12 +250,24 @@ export class Partition {
     return out;
   }
 
-  /** Like read, the values only; resolves to them and the offset after the last. */
-  async readValues(from: number, maxBytes: number): Promise<{ spans: ValueSpans[]; bytes: number; nextOffset: number }> {
+  /**
+   * Like read, the values only; resolves to them and the offset after the last. With a pool, the read buffers are cut from its slabs, and `release` gives them back: the caller
+   * calls it once nothing uses the spans any more (or never: then they are collected).
+   */
+  async readValues(from: number, maxBytes: number, pool?: SlabPool): Promise<{ spans: ValueSpans[]; bytes: number; nextOffset: number; release?: () => void }> {
     const spans: ValueSpans[] = [];
     let bytes = 0;
     let current: SpanBuilder | null = null;
-    const nextOffset = await this.scan(from, maxBytes, (buf, p, hd, offset, end) => {
+    const slabs: Buffer[] = [];
+    const alloc =
+      pool === undefined
+        ? undefined
+        : (n: number): Buffer => {
+            const { buf, slab } = pool.take(n);
+            if (slab !== undefined) slabs.push(slab);
+            return buf;
+          };
+    const nextOffset = await this.scan(from, maxBytes, alloc, (buf, p, hd, offset, end) => {
       if (current === null || current.buf !== buf) {
         if (current !== null && current.count > 0) spans.push(current.spans());
         current = new SpanBuilder(buf);
@@ -266,7 +279,14 @@ export class Partition {
     });
     const last = current as SpanBuilder | null;
     if (last !== null && last.count > 0) spans.push(last.spans());
-    return { spans, bytes, nextOffset };
+    if (slabs.length === 0) return { spans, bytes, nextOffset };
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      for (const s of slabs) pool!.give(s);
+    };
+    return { spans, bytes, nextOffset, release };
   }
 
   /**
@@ -277,6 +297,8 @@ export class Partition {
   private async scan(
     from: number,
     maxBytes: number,
+    /** Where read buffers come from (default Buffer.allocUnsafe). */
+    alloc: ((bytes: number) => Buffer) | undefined,
     decode: (buf: Buffer, p: number, hd: BatchHeader, offset: number, end: number) => number,
   ): Promise<number> {
     const end = this.committedEnd;
@@ -295,7 +317,7 @@ export class Partition {
         let expected = -1;
         while (pos < limit && offset < end && bytes < maxBytes) {
           const want = Math.min(limit - pos, Math.max(maxBytes - bytes, MIN_READ));
-          let buf = Buffer.allocUnsafe(want);
+          let buf = alloc === undefined ? Buffer.allocUnsafe(want) : alloc(want);
           let got = (await h.read(buf, 0, want, pos)).bytesRead;
           let p = 0;
           while (p + BATCH_HEADER_BYTES <= got) {

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Driver, countSeq, exactlyOnce, messages, removeTempDirs, sleep, tempDir } from './helpers.js';
+import type { SourceBatch } from '../../../connectors/sdk.js';
 
 afterAll(removeTempDirs);
 
@@ -260,5 +261,40 @@ describe('file source: restart from a position', () => {
     expect(d2.source.stats.file_truncations).toBe(1);
     await d2.close();
     expect((await stat(file)).size).toBe(Buffer.byteLength(lines(0, 10)));
+  });
+});
+
+describe('file source: encoder chunks', () => {
+  it("reuses a batch's chunks only after the runtime acked the batch, and never another batch's", async () => {
+    const dir = await tempDir();
+    const lines = Array.from({ length: 5000 }, (_, i) => `line ${String(i).padStart(6, '0')} ${'x'.repeat(80)}`);
+    await writeFile(join(dir, 'a.log'), lines.join('\n') + '\n');
+    const d = await Driver.open({ include: ['a.log'], batch_max_lines: 1000 }, dir);
+    const texts = (b: SourceBatch): string[] => b.records.map((r) => Buffer.from(r.encoded as Uint8Array).toString('utf8'));
+    const chunkOf = (b: SourceBatch): ArrayBufferLike => (b.records[0]!.encoded as Uint8Array).buffer;
+    const b1 = (await d.next())!;
+    const b2 = (await d.next())!;
+    const t1 = texts(b1);
+    const t2 = texts(b2);
+    expect(chunkOf(b1)).not.toBe(chunkOf(b2));
+    // An ack of something not read gives nothing back.
+    await d.source.ack({ not: 'a position' });
+    const b3 = (await d.next())!;
+    expect([chunkOf(b1), chunkOf(b2)]).not.toContain(chunkOf(b3));
+    expect(texts(b1)).toEqual(t1);
+    // b1 is durable: its chunk is taken by the next batch, while b2's and b3's stay as they are.
+    await d.source.ack(b1.position);
+    const t3 = texts(b3);
+    const b4 = (await d.next())!;
+    expect(chunkOf(b4)).toBe(chunkOf(b1));
+    expect(texts(b2)).toEqual(t2);
+    expect(texts(b3)).toEqual(t3);
+    // An ack covers the batches before it too.
+    await d.source.ack(b3.position);
+    const b5 = (await d.next())!;
+    expect([chunkOf(b2), chunkOf(b3)]).toContain(chunkOf(b5));
+    expect(texts(b4).map((t) => (JSON.parse(t) as { message: string }).message)).toEqual(lines.slice(3000, 4000));
+    expect(texts(b5).map((t) => (JSON.parse(t) as { message: string }).message)).toEqual(lines.slice(4000, 5000));
+    await d.close();
   });
 });
