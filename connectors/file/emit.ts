@@ -211,7 +211,7 @@ export class Emitter {
         // A partial line waiting for its end: copy it so the big read buffer can go.
         rest = Buffer.from(rest);
       }
-      t.carry = rest;
+      t.keepCarry(rest);
     }
     if (final) this.flushEvent(t, batch);
     if (t.agg === null || !t.agg.pending) {

@@ -54,6 +54,11 @@ export class FileSource implements Source {
    * runtime acks the batch (it is durable in the log, which holds its own copy), in read order.
    */
   private readonly chunks = new SlabPool(CHUNK, 16);
+  /**
+   * Read buffers: a tail gives its last one back once its carry no longer lives in it (so a
+   * tail holds one at most, as before, and only while it has unframed bytes in it).
+   */
+  private readonly reads: SlabPool;
   /** Each batch's chunks by its position object (the runtime acks with the same object). */
   private readonly unacked = new Map<unknown, Buffer[]>();
 
@@ -62,6 +67,8 @@ export class FileSource implements Source {
     private readonly ctx: ConnectorContext,
   ) {
     this.cfg = resolveConfig(config, ctx.baseDir);
+    // Room for a read and a partial line carried in front of it.
+    this.reads = new SlabPool(this.cfg.readBufferBytes + 64 * 1024, 4);
     const multiline = this.cfg.multiline;
     this.table = new StreamTable(this.cfg.maxOpenFiles, () => (multiline === null ? null : new MultilineAggregator(multiline, this.cfg.maxLineBytes)));
     this.discovery = new Discovery(this.table, this.cfg, this.stats, (level, message, key) => this.say(level, message, key));
@@ -248,7 +255,7 @@ export class FileSource implements Source {
         continue;
       }
       if (done >= quantum) break;
-      const n = await t.readChunk(this.cfg.readBufferBytes, this.cfg.fingerprintBytes, Date.now());
+      const n = await t.readChunk(this.cfg.readBufferBytes, this.cfg.fingerprintBytes, Date.now(), this.reads);
       if (n === 'replaced') {
         await this.truncated(t, batch);
         break;

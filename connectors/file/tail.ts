@@ -9,6 +9,7 @@
  *     only while a multiline event is pending.
  */
 import type { FileHandle } from 'node:fs/promises';
+import type { SlabPool } from '../sdk.js';
 import { fingerprintOf, readPrefix, verifies, type Fingerprint } from './fingerprint.js';
 import type { MultilineAggregator } from './multiline.js';
 import { identity, toEntry, type PositionEntry, type StreamState } from './position.js';
@@ -36,6 +37,9 @@ export class Tail {
   scanSkip: boolean;
   readPos: number;
   carry: Buffer | null = null;
+  /** The pool slab the last read went to (the carry may live in it), or null. */
+  private slab: Buffer | null = null;
+  private pool: SlabPool | undefined;
   /** The carry may hold complete lines (framing stopped at a full batch). */
   carryHasLines = false;
   /** The file's size as last seen. */
@@ -128,16 +132,29 @@ export class Tail {
   }
 
   /**
+   * Sets the carry after framing; once it no longer lives in the last read's buffer (all framed,
+   * or a short partial line copied out), that buffer goes back to the pool for the next read.
+   */
+  keepCarry(rest: Buffer | null): void {
+    this.carry = rest;
+    if (this.slab !== null && (rest === null || rest.buffer !== this.slab.buffer)) {
+      this.pool?.give(this.slab);
+      this.slab = null;
+    }
+  }
+
+  /**
    * Reads up to `chunkBytes` more bytes after the carry. Returns the count, or 'replaced' when the
    * file no longer starts with the bytes it was identified by (truncated and rewritten): then
    * nothing read is kept. Grows the fingerprint up to `fingerprintBytes` as the file grows.
    */
-  async readChunk(chunkBytes: number, fingerprintBytes: number, now: number): Promise<number | 'replaced'> {
+  async readChunk(chunkBytes: number, fingerprintBytes: number, now: number, pool?: SlabPool): Promise<number | 'replaced'> {
     const fh = this.fh!;
     const known = this.size - this.readPos;
     const want = known > 0 ? Math.min(chunkBytes, known) : Math.min(chunkBytes, 65536);
     const carryLen = this.carry?.length ?? 0;
-    const buf = Buffer.allocUnsafe(carryLen + want);
+    this.pool = pool;
+    const { buf, slab } = pool !== undefined ? pool.take(carryLen + want) : { buf: Buffer.allocUnsafe(carryLen + want), slab: undefined };
     if (carryLen > 0) this.carry!.copy(buf, 0);
     const { bytesRead } = await fh.read(buf, carryLen, want, this.readPos);
     if (bytesRead > 0) {
@@ -147,11 +164,17 @@ export class Tail {
         this.readPos === 0 && bytesRead >= this.fp.bytes
           ? buf.subarray(carryLen, carryLen + Math.min(bytesRead, fingerprintBytes))
           : await readPrefix(fh, fingerprintBytes);
-      if (!verifies(prefix, this.fp)) return 'replaced';
+      if (!verifies(prefix, this.fp)) {
+        if (slab !== undefined) pool!.give(slab);
+        return 'replaced';
+      }
       if (prefix.length > this.fp.bytes) this.fp = fingerprintOf(prefix);
       this.lastDataAt = now;
     }
     this.carry = carryLen + bytesRead > 0 ? buf.subarray(0, carryLen + bytesRead) : null;
+    // The last read's buffer held nothing but the carry, copied into this one: back to the pool.
+    if (this.slab !== null) pool?.give(this.slab);
+    this.slab = slab ?? null;
     this.readPos += bytesRead;
     // A short read is the end of the file for now.
     this.needsRead = bytesRead === want;
