@@ -629,33 +629,42 @@ class PostgresSink implements Sink {
       await room(Buffer.byteLength(text));
       len += out.write(text, len);
     };
-    for (let batch: AppendInput | null = input; batch !== null && !failed; batch = rest.length === 0 ? await following() : null) {
-      if (Array.isArray(batch)) {
-        for (const r of batch) {
-          if (failed) break;
-          const raw = r.raw;
-          if (len + raw.length + 1 > out.length) await room(raw.length + 1);
-          // The usual record: its JSON bytes become the COPY row directly.
-          const end = jsonRowToCopy(raw, plan, out, len);
-          if (end >= 0) len = end;
-          else await general(r);
-          if (len >= COPY_CHUNK) await flush();
+    try {
+      for (let batch: AppendInput | null = input; batch !== null && !failed; batch = rest.length === 0 ? await following() : null) {
+        if (Array.isArray(batch)) {
+          for (const r of batch) {
+            if (failed) break;
+            const raw = r.raw;
+            if (len + raw.length + 1 > out.length) await room(raw.length + 1);
+            // The usual record: its JSON bytes become the COPY row directly.
+            const end = jsonRowToCopy(raw, plan, out, len);
+            if (end >= 0) len = end;
+            else await general(r);
+            if (len >= COPY_CHUNK) await flush();
+          }
+          continue;
         }
-        continue;
-      }
-      // Values: the same, from the read buffers, with no object per record.
-      let offset = batch.firstOffset;
-      for (const { buf, starts, ends, count } of batch.spans) {
-        for (let i = 0; i < count && !failed; i++, offset++) {
-          const s = starts[i]!;
-          const e = ends[i]!;
-          if (len + e - s + 1 > out.length) await room(e - s + 1);
-          const end = jsonRowToCopy(buf, plan, out, len, s, e);
-          if (end >= 0) len = end;
-          else await general(new ValueRecord(batch.topic, batch.partition, offset, buf.subarray(s, e)));
-          if (len >= COPY_CHUNK) await flush();
+        // Values: the same, from the read buffers, with no object per record.
+        let offset = batch.firstOffset;
+        for (const { buf, starts, ends, count } of batch.spans) {
+          for (let i = 0; i < count && !failed; i++, offset++) {
+            const s = starts[i]!;
+            const e = ends[i]!;
+            if (len + e - s + 1 > out.length) await room(e - s + 1);
+            const end = jsonRowToCopy(buf, plan, out, len, s, e);
+            if (end >= 0) len = end;
+            else await general(new ValueRecord(batch.topic, batch.partition, offset, buf.subarray(s, e)));
+            if (len >= COPY_CHUNK) await flush();
+          }
         }
       }
+    } catch (err) {
+      // A record that cannot be encoded, or a read of the next batch that failed: the COPY must end
+      // before anything else can run on the connection (a ROLLBACK would queue behind it for ever).
+      // destroy() sends CopyFail; the server's error settles `done`.
+      stream.destroy(err as Error);
+      await done.catch(() => undefined);
+      throw err;
     }
     stream.end(out.subarray(0, len));
     await done;

@@ -86,6 +86,21 @@ describe('postgres sink: append', () => {
     await expect(sink.writeSpan!(batch(1, [{ id: 1 }]), async () => queue.shift() ?? null)).rejects.toMatchObject({ retriable: false });
     expect(await query(url, 'SELECT id FROM t')).toEqual([{ id: 0 }]);
     expect(await sink.committedOffset!('events', 0)).toBe(1);
+    // A read that fails mid-span (the log, not the database): the COPY is cancelled, nothing of
+    // the span stays, and the connection goes on to the next write.
+    const failing = [batch(2, [{ id: 2 }])];
+    const readFailed = Object.assign(new Error('log read failed'), { retriable: true });
+    await expect(
+      sink.writeSpan!(batch(1, [{ id: 1 }]), async () => {
+        const b = failing.shift();
+        if (b === undefined) throw readFailed;
+        return b;
+      }),
+    ).rejects.toThrow(/log read failed/);
+    expect(await query(url, 'SELECT id FROM t')).toEqual([{ id: 0 }]);
+    await sink.write(batch(1, [{ id: 1 }]));
+    expect(await query(url, 'SELECT id FROM t ORDER BY id')).toEqual([{ id: 0 }, { id: 1 }]);
+    await query(url, 'DELETE FROM t WHERE id = 1');
     // upsert and apply write the first batch alone.
     const up = await openSink({ url, table: 't', mode: 'upsert', key_columns: ['id'], offsets_table: 'up' });
     await query(url, 'CREATE UNIQUE INDEX ON t (id)');
