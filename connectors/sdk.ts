@@ -224,7 +224,9 @@ export interface Sink {
    * records, atomically. Resolves once that is committed. When it throws, nothing of it may be
    * stored: the runtime then writes the same records again from `first` through `write`, a read at
    * a time (retries, a record at a time, dead letters). The batches are values batches when the
-   * task reads values (the sink has `writeValues` and the log `readValues`), record batches else.
+   * task reads values (the sink has `writeValues` and the log `readValues`), record batches else;
+   * a call of `more()` hands back the values batches before it: the sink keeps nothing of their
+   * buffers past that call (the log reads into them again).
    */
   writeSpan?(first: SpanBatch, more: () => Promise<SpanBatch | null>): Promise<void>;
   close(): Promise<void>;

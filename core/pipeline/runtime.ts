@@ -850,9 +850,11 @@ export class PipelineRuntime {
     let last = first.nextOffset;
     let bytes = sizeOf(first);
     let pending: Promise<SinkRead> | null = readNext(last);
-    /** The reads handed to the sink, whose buffers go back to the log once the span settled. */
-    const handed: SinkRead[] = [first];
+    /** The reads handed to the sink whose buffers it may still use (writeSpan: until it calls more()). */
+    let handed: SinkRead[] = [first];
     const more = async (): Promise<SpanBatch | null> => {
+      for (const r of handed) r.values?.release?.();
+      handed = [];
       if (pending === null || stop.aborted || this.stopSinks.signal.aborted) return null;
       const r = await pending;
       pending = null;
