@@ -61,8 +61,8 @@ export function recordsOf(input: AppendInput): SinkRecord[] {
   return out;
 }
 
-/** The input without its records below offset `from` (written by an earlier transaction). */
-export function from(input: AppendInput, offset: number): AppendInput {
+/** The input without its records below `offset` (written by an earlier transaction). */
+export function below(input: AppendInput, offset: number): AppendInput {
   const first = firstOffsetOf(input);
   if (first === undefined || offset <= first) return input;
   if (Array.isArray(input)) return input.filter((r) => r.offset >= offset);

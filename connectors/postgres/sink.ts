@@ -16,7 +16,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import pg from 'pg';
 import { SinkFencedError, compileTemplate } from '../sdk.js';
 import type { ConnectorContext, PipelineEvent, Sink, SinkBatch, SinkDeclaration, SinkRecord, SinkValuesBatch, SpanBatch } from '../sdk.js';
-import { ValueRecord, bytesOf, firstValue, from as below, inputOf, recordsOf, rowsOf, type AppendInput } from './sink-input.js';
+import { ValueRecord, below, bytesOf, firstValue, inputOf, recordsOf, rowsOf, type AppendInput } from './sink-input.js';
 import { PgSinkError, classifyPgError, redactUrl } from './sink-errors.js';
 // The source writes the marker; one definition for both sides.
 import { UNCHANGED_TOAST_FIELD } from './pgoutput-json.js';

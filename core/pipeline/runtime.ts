@@ -749,25 +749,9 @@ export class PipelineRuntime {
         }
         // While this batch is written, the next one is read.
         if (!this.draining) readAhead(res.nextOffset);
-        let bytes = 0;
-        let run: Promise<void>;
-        if (res.values !== null) {
-          const v = res.values;
-          bytes = v.bytes;
-          const batch: SinkValuesBatch = { topic, partition, firstOffset: v.firstOffset, spans: v.spans, bytes, nextOffset: v.nextOffset, fence: lease.fence };
-          run = writeLock.tail.then(() => this.deliverValues(p, s, sink, batch));
-        } else {
-          const records = res.records;
-          for (const r of records) bytes += r.value.length;
-          const batch: SinkBatch = {
-            topic,
-            partition,
-            records: records.map((r) => toSinkRecord(topic, partition, r)),
-            nextOffset: res.nextOffset,
-            fence: lease.fence,
-          };
-          run = writeLock.tail.then(() => this.deliver(p, s, sink, batch));
-        }
+        const bytes = readBytes(res);
+        const batch = toBatch(res);
+        const run = writeLock.tail.then(() => ('spans' in batch ? this.deliverValues(p, s, sink, batch) : this.deliver(p, s, sink, batch)));
         writeLock.tail = run.catch(() => undefined);
         await run;
         // The sink is done with the read's buffers: the log may read into them again.
@@ -841,14 +825,8 @@ export class PipelineRuntime {
     readNext: (from: number) => Promise<SinkRead>,
     stop: AbortSignal,
   ): Promise<{ nextOffset: number; bytes: number; failed: boolean }> {
-    const sizeOf = (r: SinkRead): number => {
-      if (r.values !== null) return r.values.bytes;
-      let n = 0;
-      for (const x of r.records) n += x.value.length;
-      return n;
-    };
     let last = first.nextOffset;
-    let bytes = sizeOf(first);
+    let bytes = readBytes(first);
     let pending: Promise<SinkRead> | null = readNext(last);
     /** The reads handed to the sink whose buffers it may still use (writeSpan: until it calls more()). */
     let handed: SinkRead[] = [first];
@@ -861,7 +839,7 @@ export class PipelineRuntime {
       if (r.count === 0 || r.nextOffset <= last) return null;
       if (r.endOffset > r.nextOffset) pending = readNext(r.nextOffset);
       last = r.nextOffset;
-      bytes += sizeOf(r);
+      bytes += readBytes(r);
       handed.push(r);
       return toBatch(r);
     };
@@ -1022,6 +1000,14 @@ class LogSinkRecord implements SinkRecord {
 }
 
 const UNPARSED = Symbol('unparsed');
+
+/** Sum of a sink read's value lengths. */
+function readBytes(r: SinkRead): number {
+  if (r.values !== null) return r.values.bytes;
+  let n = 0;
+  for (const x of r.records) n += x.value.length;
+  return n;
+}
 
 function toSinkRecord(topic: string, partition: number, r: LogRecord): SinkRecord {
   return new LogSinkRecord(topic, partition, r);
