@@ -5,7 +5,15 @@
  * a writer thread appends 100,000 lines/s for 10 s, each carrying its write time, and a small
  * in-process sink records now − write time per record.
  *
- *   npm run bench -- file [--mbytes 1024] [--rounds 1] [--latency-seconds 10] [--latency-rate 100000]
+ *   npm run bench -- file [--mbytes 1024] [--rounds 1] [--memory warm|cold|as-is] [--latency-seconds 10] [--latency-rate 100000]
+ *
+ * `--memory` sets the state of the machine's free memory at the start of each case, the same for
+ * both (docs/performance.md, "fresh pages"): on a VM whose host takes back free memory (free page
+ * reporting), a page the VM has not touched for a while costs about ten times as much to write
+ * the first time, and the log and sink write 4–5 bytes per input byte into new page-cache pages.
+ * warm (default): a child process touches and frees WARM_GIB first, as a long-running server whose
+ * memory is full of page cache reuses its pages; cold: wait COLD_MS first, so every new page is
+ * fresh from the host; as-is: neither (the result then depends on what ran just before).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync, writeSync, readSync } from 'node:fs';
@@ -23,6 +31,19 @@ const LINE = 100; // bytes, LF included
 const SHARED_CONF = '/work/shared/bench/syslog-ng-file-to-file.conf';
 const quiet = { info: () => undefined, warn: (m: string) => console.error(m), error: (m: string) => console.error(m) };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const WARM_GIB = 6;
+/** How long this kind of VM takes to hand freed memory back to its host (measured: ~30 s). */
+const COLD_MS = 45_000;
+type Memory = 'warm' | 'cold' | 'as-is';
+
+/** Brings free memory to the state `memory` names (see the top of this file). */
+async function settleMemory(memory: Memory): Promise<void> {
+  if (memory === 'cold') await sleep(COLD_MS);
+  if (memory !== 'warm') return;
+  const touch = `const b = []; for (let i = 0; i < ${WARM_GIB * 4}; i++) b.push(Buffer.alloc(256 << 20, 1));`;
+  const r = spawnSync(process.execPath, ['-e', touch], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`warming memory failed (exit ${r.status})`);
+}
 
 /** A figure with the CPU time (user + system, every thread) the work took. */
 type CpuFigure = Figure & { cpuSeconds: number };
@@ -253,10 +274,12 @@ pipelines:
 export async function benchFile(args: string[]): Promise<string[]> {
   const mbytes = Number(arg(args, 'mbytes', '1024'));
   const rounds = Number(arg(args, 'rounds', '1'));
+  const memory = arg(args, 'memory', 'warm') as Memory;
+  if (!['warm', 'cold', 'as-is'].includes(memory)) throw new Error(`--memory must be warm, cold or as-is, not ${memory}`);
   const latSeconds = Number(arg(args, 'latency-seconds', '10'));
   const latRate = Number(arg(args, 'latency-rate', '100000'));
   const lines = Math.floor((mbytes * 1024 * 1024) / LINE);
-  const out = [`machine: ${machine()}`, `${lines} lines of ${LINE} B (${mbytes} MiB), median of ${rounds} round(s)`];
+  const out = [`machine: ${machine()}`, `${lines} lines of ${LINE} B (${mbytes} MiB), median of ${rounds} round(s), memory ${memory} at the start of each case`];
   const bin = ensureSyslogNg();
   if (bin === undefined) out.push('syslog-ng could not be installed: peer skipped');
   const sl: CpuFigure[] = [];
@@ -272,10 +295,12 @@ export async function benchFile(args: string[]): Promise<string[]> {
       const peer = async (): Promise<void> => {
         if (bin === undefined) return;
         spawnSync('sync');
+        await settleMemory(memory);
         sn.push(await syslogNg(bin, dir, input, lines));
       };
       const ours = async (): Promise<void> => {
         spawnSync('sync');
+        await settleMemory(memory);
         sl.push(await sluice(dir, input, lines));
       };
       if (i % 2 === 0) {

@@ -802,7 +802,8 @@ describe('values-only reads', () => {
 
   it('read into a released read\'s buffers, and never into those of a read not released', async () => {
     const dir = await freshDir();
-    const log = await open(dir);
+    // From the files: with the batch cache, these reads would take the batches' own buffers.
+    const log = await open(dir, { batchCacheBytes: 0 });
     await log.createTopic('r', { partitions: 1 });
     const values = Array.from({ length: 3000 }, (_, i) => `${i}:${'y'.repeat(200)}`);
     for (let i = 0; i < values.length; i += 100) await log.append('r', values.slice(i, i + 100).map((value) => ({ value, partition: 0 })));
@@ -825,6 +826,88 @@ describe('values-only reads', () => {
     expect(shared(d, b) || shared(d, c)).toBe(false);
     expect([...ta, ...text(b), ...text(c), ...text(d)]).toEqual(values.slice(0, d.nextOffset));
     await log.close();
+  });
+});
+
+describe('batch cache', () => {
+  const text = (r: ValuesReadResult): string[] => {
+    const out: string[] = [];
+    for (const sp of r.spans) for (let i = 0; i < sp.count; i++) out.push(sp.buf.subarray(sp.starts[i]!, sp.ends[i]!).toString());
+    return out;
+  };
+  const buffers = (r: ValuesReadResult): Set<ArrayBufferLike> => new Set(r.spans.map((sp) => sp.buf.buffer));
+  /** `n` appends of `per` values of about 100 bytes each (a batch each), numbered from `from`. */
+  async function batches(log: LocalLog, topic: string, from: number, n: number, per: number): Promise<string[]> {
+    const all: string[] = [];
+    for (let b = 0; b < n; b++) {
+      const values = Array.from({ length: per }, (_, i) => `${from + b * per + i}:${'z'.repeat(90)}`);
+      await log.append(topic, values.map((value) => ({ value, partition: 0 })));
+      all.push(...values);
+    }
+    return all;
+  }
+
+  it('reads give what the files give, from any offset, partly cached or not', async () => {
+    const dir = await freshDir();
+    // Room for a few of the batches below: reads start in the files and go on in the cache.
+    let log = await open(dir, { batchCacheBytes: 24 * KiB, segmentBytes: 16 * KiB });
+    await log.createTopic('m', { partitions: 1 });
+    const values: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const n = 1 + ((i * 7) % 23);
+      const vs = Array.from({ length: n }, (_, k) => `${values.length + k}:${'q'.repeat((i * 13 + k) % 120)}`);
+      await log.append('m', vs.map((value, k) => ({ value, key: k % 2 === 0 ? `k${k}` : null, headers: k % 3 === 0 ? { h: 'v' } : undefined, partition: 0 })));
+      values.push(...vs);
+    }
+    const reads = async (l: LocalLog): Promise<unknown[]> => {
+      const got: unknown[] = [];
+      for (const from of [0, 1, 100, 400, values.length - 30, values.length - 1]) {
+        for (const maxBytes of [1, 3000, 1 << 20]) {
+          const r = await l.read('m', 0, from, { maxBytes });
+          const v = await l.readValues('m', 0, from, { maxBytes });
+          expect(text(v)).toEqual(r.records.map((x) => x.value.toString()));
+          expect(text(v)).toEqual(values.slice(from, v.nextOffset));
+          got.push([from, maxBytes, r.nextOffset, v.nextOffset, r.records.map((x) => [x.offset, x.timestamp, x.key, { ...x.headers }])]);
+          v.release?.();
+        }
+      }
+      return got;
+    };
+    const cached = await reads(log);
+    log = await reopen(log, dir, { batchCacheBytes: 0 });
+    expect(await reads(log)).toEqual(cached);
+  });
+
+  it('a values read keeps its batches while later appends push them out; released, their buffers are reused', async () => {
+    const dir = await freshDir();
+    // Batches of about 100 KiB, so they come from the log's buffer pool; the cache holds about 5.
+    const log = await open(dir, { batchCacheBytes: 512 * KiB });
+    await log.createTopic('e', { partitions: 1 });
+    const values = await batches(log, 'e', 0, 3, 1000);
+    const a = await log.readValues('e', 0, 0);
+    expect(a.nextOffset).toBe(3000);
+    expect(a.release).toBeDefined();
+    const ta = text(a);
+    expect(ta).toEqual(values);
+    // Records read the same batches as copies: they outlive any reuse.
+    const records = (await log.read('e', 0, 0)).records;
+    values.push(...(await batches(log, 'e', 3000, 20, 1000)));
+    expect(text(a)).toEqual(ta);
+    expect(records.map((r) => r.value.toString())).toEqual(values.slice(0, records.length));
+    a.release!();
+    a.release!();
+    // The next batch is written into one of a's buffers, now free.
+    values.push(...(await batches(log, 'e', 23000, 1, 1000)));
+    const next = await log.readValues('e', 0, 23000);
+    expect(text(next)).toEqual(values.slice(23000));
+    expect([...buffers(next)].some((b) => buffers(a).has(b))).toBe(true);
+    next.release!();
+    values.push(...(await batches(log, 'e', 24000, 10, 1000)));
+    const last = await log.readValues('e', 0, 30000);
+    expect(text(last)).toEqual(values.slice(30000));
+    // Everything, from the files.
+    const reopened = await reopen(log, dir, { batchCacheBytes: 0 });
+    expect((await readAll(reopened, 'e', 0)).map((r) => Buffer.from(r.value, 'hex').toString())).toEqual(values);
   });
 });
 

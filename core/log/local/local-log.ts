@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { schedule, validate as validateCron, type ScheduledTask } from 'node-cron';
 import { SlabPool } from '../../util/slab-pool.js';
+import { BatchCache } from './batch-cache.js';
 import { BatchBufferPool, encodeBatch, fitsDelta, recordSize, TARGET_BATCH_BYTES } from './codec.js';
 import {
   CommitLog,
@@ -159,6 +160,8 @@ export class LocalLog implements Log {
   private readonly pool = new BatchBufferPool(32);
   /** Read buffers of values reads (the runtime reads 4 MiB at a time), given back by release(). */
   private readonly readPool = new SlabPool(4 * 1024 * 1024, 4);
+  /** Recently written batches, for reads that keep up with the appends (none when turned off). */
+  private readonly cache: BatchCache | undefined;
   private queue: Op[] = [];
   private queuedBytes = 0;
   private flushing: Promise<void> | null = null;
@@ -179,6 +182,7 @@ export class LocalLog implements Log {
   ) {
     const { onWarning, ...rest } = options;
     this.o = { ...LOCAL_DEFAULTS, ...rest, warn: onWarning ?? (() => undefined) };
+    this.cache = this.o.batchCacheBytes > 0 ? new BatchCache(this.o.batchCacheBytes, this.pool) : undefined;
   }
 
   static async open(options: LocalLogOptions): Promise<LocalLog> {
@@ -202,7 +206,7 @@ export class LocalLog implements Log {
   }
 
   private settings(meta: TopicMeta): SegmentSettings {
-    return { segmentBytes: meta.segmentBytes, segmentMs: meta.segmentMs, indexIntervalBytes: this.o.indexIntervalBytes };
+    return { segmentBytes: meta.segmentBytes, segmentMs: meta.segmentMs, indexIntervalBytes: this.o.indexIntervalBytes, cache: this.cache };
   }
 
   private async loadTopics(state: CommitState): Promise<void> {
@@ -675,9 +679,15 @@ export class LocalLog implements Log {
       return null;
     }
     const results = await Promise.allSettled([...byPart].map(([p, list]) => p.write(list, c.now, this.dirty)));
-    // Every write has settled: the batches' bytes are in the files (or undone), not needed again.
-    for (const list of byPart.values()) for (const b of list) this.pool.release(b.enc);
     const failed = results.find((r) => r.status === 'rejected');
+    // Every write has settled: the batches' bytes are in the files (or are undone). Written ones
+    // stay in the cache for the readers that follow; the others' buffers go back to the pool.
+    for (const [p, list] of byPart) {
+      for (const b of list) {
+        if (failed === undefined) p.keep(b.enc);
+        this.pool.release(b.enc);
+      }
+    }
     if (failed !== undefined) {
       for (const p of byPart.keys()) c.points.set(p, p.writtenPoint());
       c.error = (failed as PromiseRejectedResult).reason;

@@ -21,6 +21,11 @@ export interface LocalLogOptions {
   maxPendingBytes?: number;
   /** With acks below 'durable', fsync at least this often anyway. Default 1000 ms. */
   fsyncIntervalMs?: number;
+  /**
+   * Bytes of recently written batches kept in memory, for readers that keep up with the writers
+   * (BatchCache). 0 turns the cache off. Default 64 MiB.
+   */
+  batchCacheBytes?: number;
   /** Receives recovery and retention notices. Default: silent. */
   onWarning?: (message: string) => void;
 }
@@ -35,4 +40,5 @@ export const LOCAL_DEFAULTS = {
   lingerMs: 0,
   maxPendingBytes: 64 * 1024 * 1024,
   fsyncIntervalMs: 1000,
+  batchCacheBytes: 64 * 1024 * 1024,
 };

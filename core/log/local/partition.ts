@@ -9,6 +9,7 @@ import type { BatchHeader } from './codec.js';
 import type { SlabPool } from '../../util/slab-pool.js';
 import type { EncodedBatch } from './codec.js';
 import { Segment } from './segment.js';
+import type { BatchCache, CachedBatch } from './batch-cache.js';
 import { fsyncDir } from './fs-util.js';
 import type { PartitionPoint } from './commit-log.js';
 import type { AppendedBatch, LogRecord, PartitionDescription, RetentionConfig, ValueSpans } from '../types.js';
@@ -22,6 +23,8 @@ export interface SegmentSettings {
   segmentBytes: number;
   segmentMs: number;
   indexIntervalBytes: number;
+  /** The log's cache of recently written batches, shared by its partitions (none: reads go to the files). */
+  cache?: BatchCache;
 }
 
 interface Waiter {
@@ -39,6 +42,8 @@ export class Partition {
   private cBase = 0;
   private cBytes = 0;
   private readonly waiters = new Set<Waiter>();
+  /** This partition's batches in the cache, in offset order (written, not necessarily committed). */
+  private readonly cached: CachedBatch[] = [];
 
   private constructor(
     readonly dir: string,
@@ -146,6 +151,11 @@ export class Partition {
     dirty.add(seg);
   }
 
+  /** Keeps a batch this partition has just written in the log's cache (see BatchCache.add). */
+  keep(enc: EncodedBatch): void {
+    this.settings.cache?.add(this.cached, enc);
+  }
+
   /** Closes the active segment (index written, data fsynced) and starts a new one. */
   private async roll(old: Segment): Promise<Segment> {
     await old.persistIndex();
@@ -176,6 +186,8 @@ export class Partition {
 
   /** Undoes writes that were not committed (a failed flush cycle). */
   async rollback(): Promise<void> {
+    // The undone batches' offsets are given again to the next appends.
+    this.settings.cache?.dropFrom(this.cached, this.committedEnd);
     while (this.active.base > this.cBase) {
       const seg = this.segments.pop()!;
       await seg.destroy();
@@ -242,7 +254,8 @@ export class Partition {
    */
   async read(from: number, maxBytes: number): Promise<LogRecord[]> {
     const out: LogRecord[] = [];
-    await this.scan(from, maxBytes, undefined, (buf, p, hd, offset, end) => {
+    // Records outlive the read with no release: they get a copy of a cached batch, not a view.
+    await this.scan(from, maxBytes, undefined, (b) => Buffer.from(b.buf), (buf, p, hd, offset, end) => {
       const before = out.length;
       decodeRecords(buf, p, hd, offset, end, out);
       return out.length - before;
@@ -251,14 +264,17 @@ export class Partition {
   }
 
   /**
-   * Like read, the values only; resolves to them and the offset after the last. With a pool, the read buffers are cut from its slabs, and `release` gives them back: the caller
-   * calls it once nothing uses the spans any more (or never: then they are collected).
+   * Like read, the values only; resolves to them and the offset after the last. With a pool, the
+   * read buffers are cut from its slabs, cached batches are read in place, and `release` gives
+   * both back: the caller calls it once nothing uses the spans any more (or never: then they are
+   * collected, and cached batches' buffers are not reused).
    */
   async readValues(from: number, maxBytes: number, pool?: SlabPool): Promise<{ spans: ValueSpans[]; bytes: number; nextOffset: number; release?: () => void }> {
     const spans: ValueSpans[] = [];
     let bytes = 0;
     let current: SpanBuilder | null = null;
     const slabs: Buffer[] = [];
+    const held: CachedBatch[] = [];
     const alloc =
       pool === undefined
         ? undefined
@@ -267,7 +283,15 @@ export class Partition {
             if (slab !== undefined) slabs.push(slab);
             return buf;
           };
-    const nextOffset = await this.scan(from, maxBytes, alloc, (buf, p, hd, offset, end) => {
+    const take =
+      pool === undefined
+        ? (b: CachedBatch): Buffer => Buffer.from(b.buf)
+        : (b: CachedBatch): Buffer => {
+            b.refs++;
+            held.push(b);
+            return b.buf;
+          };
+    const nextOffset = await this.scan(from, maxBytes, alloc, take, (buf, p, hd, offset, end) => {
       if (current === null || current.buf !== buf) {
         if (current !== null && current.count > 0) spans.push(current.spans());
         current = new SpanBuilder(buf);
@@ -279,31 +303,43 @@ export class Partition {
     });
     const last = current as SpanBuilder | null;
     if (last !== null && last.count > 0) spans.push(last.spans());
-    if (slabs.length === 0) return { spans, bytes, nextOffset };
+    if (slabs.length === 0 && held.length === 0) return { spans, bytes, nextOffset };
     let released = false;
+    const cache = this.settings.cache;
     const release = (): void => {
       if (released) return;
       released = true;
       for (const s of slabs) pool!.give(s);
+      for (const b of held) cache!.unref(b);
     };
     return { spans, bytes, nextOffset, release };
   }
 
   /**
-   * Reads the batches read and readValues return, checking each; `decode` takes the records of a
-   * checked batch from `offset` (below `end`) and returns how many it took. Resolves to the offset
-   * after the last record taken.
+   * Reads the batches read and readValues return: from the cache while it holds them, then from
+   * the files, checking each; `decode` takes the records of a batch from `offset` (below `end`)
+   * and returns how many it took. Resolves to the offset after the last record taken.
    */
   private async scan(
     from: number,
     maxBytes: number,
     /** Where read buffers come from (default Buffer.allocUnsafe). */
     alloc: ((bytes: number) => Buffer) | undefined,
+    /** The buffer to decode a cached batch from: the batch's own, or a copy. */
+    take: (b: CachedBatch) => Buffer,
     decode: (buf: Buffer, p: number, hd: BatchHeader, offset: number, end: number) => number,
   ): Promise<number> {
     const end = this.committedEnd;
     let bytes = 0;
     let offset = from;
+    const cache = this.settings.cache;
+    if (cache !== undefined) {
+      // Only committed batches are read: `end` is the committed end, at a batch boundary.
+      for (let b = cache.find(this.cached, offset); b !== undefined && offset < end && bytes < maxBytes; b = cache.find(this.cached, offset)) {
+        offset += decode(take(b), 0, b.header, offset, end);
+        bytes += b.header.length;
+      }
+    }
     let i = this.findSegment(offset);
     while (i < this.segments.length && offset < end && bytes < maxBytes) {
       const seg = this.segments[i]!;
@@ -450,6 +486,7 @@ export class Partition {
 
   async close(): Promise<void> {
     this.wakeAll();
+    this.settings.cache?.dropFrom(this.cached);
     for (const s of this.segments) await s.closeFile();
   }
 }

@@ -1,0 +1,117 @@
+/**
+ * The most recently written batches of every partition, kept in memory after their write (as
+ * Redpanda's batch cache does): a reader that keeps up with the writers — a sink behind its
+ * source — reads them from here, with no read from the file, no copy and no checksum, since these
+ * bytes are the very buffer that was written and never left memory. Reads further back go to the
+ * files as before.
+ *
+ * One cache serves the whole log, bounded in bytes and in batches; the oldest batch goes first.
+ * A batch's buffer came from the log's batch pool and goes back to it once the batch has left
+ * the cache and no reader holds a view of it (CachedBatch.refs), so written batches' memory is
+ * reused by the next appends rather than freshly allocated.
+ */
+import type { BatchBufferPool, BatchHeader, EncodedBatch } from './codec.js';
+import { readHeader } from './codec.js';
+
+export interface CachedBatch {
+  /** The batch's bytes as written (base offset set). */
+  readonly buf: Buffer;
+  readonly header: BatchHeader;
+  /** The pooled slab `buf` lies in, if any. */
+  slab: Buffer | undefined;
+  /** Readers holding views of `buf` (values reads not yet released). */
+  refs: number;
+  /** Still in the cache (and in its partition's list). */
+  live: boolean;
+  readonly list: CachedBatch[];
+}
+
+export const DEFAULT_BATCH_CACHE_BYTES = 64 * 1024 * 1024;
+const MAX_BATCHES = 16_384;
+
+export class BatchCache {
+  /** Every live batch, oldest first (dropped ones are skipped when they reach the front). */
+  private fifo: CachedBatch[] = [];
+  private head = 0;
+  private bytes = 0;
+  private count = 0;
+
+  constructor(
+    readonly maxBytes: number,
+    private readonly pool: BatchBufferPool,
+  ) {}
+
+  /**
+   * Keeps a batch just written at the end of its partition's `list`; takes its slab over (the
+   * caller's pool.release of `enc` is then a no-op). Batches larger than a quarter of the cache
+   * are not kept.
+   */
+  add(list: CachedBatch[], enc: EncodedBatch): void {
+    const len = enc.buf.length;
+    if (len > this.maxBytes / 4) return;
+    const b: CachedBatch = { buf: enc.buf, header: readHeader(enc.buf, 0), slab: enc.slab, refs: 0, live: true, list };
+    enc.slab = undefined;
+    list.push(b);
+    this.fifo.push(b);
+    this.bytes += len;
+    this.count++;
+    while (this.bytes > this.maxBytes || this.count > MAX_BATCHES) this.evictOldest();
+  }
+
+  /** The live batch of `list` holding `offset`, if any. */
+  find(list: readonly CachedBatch[], offset: number): CachedBatch | undefined {
+    let lo = 0;
+    let hi = list.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const h = list[mid]!.header;
+      if (offset < h.baseOffset) hi = mid - 1;
+      else if (offset >= h.baseOffset + h.count) lo = mid + 1;
+      else return list[mid];
+    }
+    return undefined;
+  }
+
+  /** Removes the batches of `list` from offset `from` on (writes undone), or all of them. */
+  dropFrom(list: CachedBatch[], from = 0): void {
+    while (list.length > 0 && list[list.length - 1]!.header.baseOffset + list[list.length - 1]!.header.count > from) {
+      this.leave(list.pop()!);
+    }
+  }
+
+  /** A reader is done with the views of `b` it took. */
+  unref(b: CachedBatch): void {
+    b.refs--;
+    this.giveBack(b);
+  }
+
+  private evictOldest(): void {
+    while (this.head < this.fifo.length) {
+      const b = this.fifo[this.head++]!;
+      if (!b.live) continue;
+      // The oldest live batch is the first of its partition's list.
+      const i = b.list.indexOf(b);
+      if (i >= 0) b.list.splice(i, 1);
+      this.leave(b);
+      break;
+    }
+    if (this.head > 1024 && this.head * 2 > this.fifo.length) {
+      this.fifo = this.fifo.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private leave(b: CachedBatch): void {
+    b.live = false;
+    this.bytes -= b.buf.length;
+    this.count--;
+    this.giveBack(b);
+  }
+
+  private giveBack(b: CachedBatch): void {
+    if (b.live || b.refs > 0 || b.slab === undefined) return;
+    const slab = b.slab;
+    b.slab = undefined;
+    this.pool.give(slab);
+  }
+}
