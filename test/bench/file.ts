@@ -8,15 +8,17 @@
  *   npm run bench -- file [--mbytes 1024] [--rounds 1] [--memory warm|cold|as-is] [--latency-seconds 10] [--latency-rate 100000]
  *
  * `--memory` sets the state of the machine's free memory at the start of each case, the same for
- * both (docs/performance.md, "fresh pages"): on a VM whose host takes back free memory (free page
+ * both (docs/performance.md, "the order effect was fresh pages"): on a VM whose host takes back free memory (free page
  * reporting), a page the VM has not touched for a while costs about ten times as much to write
  * the first time, and the log and sink write 4–5 bytes per input byte into new page-cache pages.
- * warm (default): a child process touches and frees WARM_GIB first, as a long-running server whose
- * memory is full of page cache reuses its pages; cold: wait COLD_MS first, so every new page is
- * fresh from the host; as-is: neither (the result then depends on what ran just before).
+ * - warm (default): a child process touches and frees WARM_GIB (6) first, as a long-running
+ *   server whose memory is full of page cache reuses its pages;
+ * - cold: wait COLD_MS first, so every new page is fresh from the host;
+ * - as-is: neither (the result then depends on what ran just before).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync, writeSync, readSync } from 'node:fs';
+import { freemem } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { openLocalLog } from '../../core/log/local/index.js';
@@ -31,7 +33,8 @@ const LINE = 100; // bytes, LF included
 const SHARED_CONF = '/work/shared/bench/syslog-ng-file-to-file.conf';
 const quiet = { info: () => undefined, warn: (m: string) => console.error(m), error: (m: string) => console.error(m) };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const WARM_GIB = 6;
+/** GiB touched and freed for `--memory warm`: 6, or half the free memory if that is less. */
+const WARM_GIB = Math.max(1, Math.min(6, Math.floor(freemem() / 2 / 2 ** 30)));
 /** How long this kind of VM takes to hand freed memory back to its host (measured: ~30 s). */
 const COLD_MS = 45_000;
 type Memory = 'warm' | 'cold' | 'as-is';

@@ -27,7 +27,7 @@ export interface CachedBatch {
 }
 
 export const DEFAULT_BATCH_CACHE_BYTES = 64 * 1024 * 1024;
-const MAX_BATCHES = 16_384;
+const MAX_BATCHES = 4096;
 
 export class BatchCache {
   /** Every live batch, oldest first (dropped ones are skipped when they reach the front). */
