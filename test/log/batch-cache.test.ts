@@ -50,8 +50,9 @@ describe('BatchCache', () => {
 
   it('gives a pooled buffer back once the batch is out of the cache and no reader holds it', () => {
     const pool = new BatchBufferPool(8);
-    // Batches of about 100 KiB: pooled (smaller ones come from Buffer.allocUnsafe).
-    const size = batch(pool, 0, 1000).buf.length;
+    // Batches of about 100 KiB: pooled (smaller ones come from Buffer.allocUnsafe), each costing
+    // the whole slab it lies in.
+    const size = BatchBufferPool.SLAB_BYTES;
     const cache = new BatchCache(size * 4, pool);
     const list: CachedBatch[] = [];
     const first = batch(pool, 0, 1000);

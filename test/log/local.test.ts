@@ -880,8 +880,9 @@ describe('batch cache', () => {
 
   it('a values read keeps its batches while later appends push them out; released, their buffers are reused', async () => {
     const dir = await freshDir();
-    // Batches of about 100 KiB, so they come from the log's buffer pool; the cache holds about 5.
-    const log = await open(dir, { batchCacheBytes: 512 * KiB });
+    // Batches of about 100 KiB, so they come from the log's buffer pool; the cache holds 5 (each
+    // counts the whole 1 MiB slab it lies in).
+    const log = await open(dir, { batchCacheBytes: 5.5 * 1024 * KiB });
     await log.createTopic('e', { partitions: 1 });
     const values = await batches(log, 'e', 0, 3, 1000);
     const a = await log.readValues('e', 0, 0);

@@ -5,7 +5,8 @@
  * bytes are the very buffer that was written and never left memory. Reads further back go to the
  * files as before.
  *
- * One cache serves the whole log, bounded in bytes and in batches; the oldest batch goes first.
+ * One cache serves the whole log, bounded in bytes (a batch counts the whole pooled slab it lies
+ * in, which may be larger than the batch) and in batches; the oldest batch goes first.
  * A batch's buffer came from the log's batch pool and goes back to it once the batch has left
  * the cache and no reader holds a view of it (CachedBatch.refs), so written batches' memory is
  * reused by the next appends rather than freshly allocated.
@@ -19,6 +20,8 @@ export interface CachedBatch {
   readonly header: BatchHeader;
   /** The pooled slab `buf` lies in, if any. */
   slab: Buffer | undefined;
+  /** Memory it holds: its slab's size (a small batch still holds a whole slab), else its own. */
+  readonly cost: number;
   /** Readers holding views of `buf` (values reads not yet released). */
   refs: number;
   /** Still in the cache (and in its partition's list). */
@@ -43,17 +46,17 @@ export class BatchCache {
 
   /**
    * Keeps a batch just written at the end of its partition's `list`; takes its slab over (the
-   * caller's pool.release of `enc` is then a no-op). Batches larger than a quarter of the cache
-   * are not kept.
+   * caller's pool.release of `enc` is then a no-op). Batches costing more than a quarter of the
+   * cache are not kept.
    */
   add(list: CachedBatch[], enc: EncodedBatch): void {
-    const len = enc.buf.length;
-    if (len > this.maxBytes / 4) return;
-    const b: CachedBatch = { buf: enc.buf, header: readHeader(enc.buf, 0), slab: enc.slab, refs: 0, live: true, list };
+    const cost = enc.slab?.length ?? enc.buf.length;
+    if (cost > this.maxBytes / 4) return;
+    const b: CachedBatch = { buf: enc.buf, header: readHeader(enc.buf, 0), slab: enc.slab, cost, refs: 0, live: true, list };
     enc.slab = undefined;
     list.push(b);
     this.fifo.push(b);
-    this.bytes += len;
+    this.bytes += cost;
     this.count++;
     while (this.bytes > this.maxBytes || this.count > MAX_BATCHES) this.evictOldest();
   }
@@ -103,7 +106,7 @@ export class BatchCache {
 
   private leave(b: CachedBatch): void {
     b.live = false;
-    this.bytes -= b.buf.length;
+    this.bytes -= b.cost;
     this.count--;
     this.giveBack(b);
   }
