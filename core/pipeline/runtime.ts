@@ -893,15 +893,33 @@ export class PipelineRuntime {
     return delivered;
   }
 
+  /**
+   * Appends a poison record to `<topic>.dlq`, once per sink: the letter goes to the log together
+   * with a checkpoint naming the offset it is for (per sink, topic and partition, and the topic's
+   * creation time, so a topic deleted and created again starts afresh). A restart that meets the
+   * same poison again — the task stopped before the sink's offset moved past it — finds the
+   * checkpoint and does not append the letter a second time.
+   */
   private async deadLetter(p: PipelineState, s: SinkStatus, r: SinkRecord, err: unknown): Promise<void> {
     const topic = r.topic + DLQ_SUFFIX;
+    const id = `sink-dlq/${p.spec.name}/${s.name}/${r.topic}/${r.partition}`;
+    const created = (await this.deps.log.describeTopic(r.topic)).createdAt;
+    const last = (await this.deps.log.getCheckpoint(id)) as { offset?: unknown; created?: unknown } | undefined;
+    if (last?.created === created && typeof last.offset === 'number' && last.offset >= r.offset) {
+      this.deps.logger.warn(`sink "${s.name}": ${r.topic}/${r.partition}@${r.offset} is already in ${topic} (dead-lettered before a restart)`);
+      return;
+    }
     await this.ensureTopic(topic);
-    await this.deps.log.append(topic, [
-      {
-        value: JSON.stringify({ error: (err as Error)?.message ?? String(err), sink: s.name, topic: r.topic, partition: r.partition, offset: r.offset, original: r.value }),
-        headers: { 'sluice-error': 'sink' },
-      },
-    ]);
+    await this.deps.log.append(
+      topic,
+      [
+        {
+          value: JSON.stringify({ error: (err as Error)?.message ?? String(err), sink: s.name, topic: r.topic, partition: r.partition, offset: r.offset, original: r.value }),
+          headers: { 'sluice-error': 'sink' },
+        },
+      ],
+      { checkpoint: { source: id, position: { offset: r.offset, created } } },
+    );
     this.deps.metrics?.invalid(p.spec.name, r.topic, 'dlq', 1);
     this.deps.logger.error(`sink "${s.name}": ${r.topic}/${r.partition}@${r.offset} went to ${topic}: ${(err as Error)?.message}`);
   }

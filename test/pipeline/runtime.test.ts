@@ -604,6 +604,68 @@ pipelines:
   });
 });
 
+describe('PipelineRuntime: a sink\'s dead letters after a restart', () => {
+  it('a poison record is dead-lettered once, also when the task stops before the sink moves past it', async () => {
+    const dir = await tempDir();
+    const store = new Map<string, unknown>();
+    const next = new Map<string, number>();
+    let opens = 0;
+    // Stores its offsets; refuses id 7; in its first run, the offset-only write after the dead
+    // letter finds the target down for good, so the task fails there and restarts from offset 7.
+    const stubborn: SinkDeclaration<Record<string, never>> = {
+      kind: 'sink',
+      type: 'stubborn',
+      summary: 'test sink',
+      delivery: 'idempotent',
+      schema: { type: 'object', additionalProperties: false, properties: {} },
+      create: () => ({
+        async open() {
+          opens++;
+        },
+        async committedOffset(topic: string, partition: number) {
+          return next.get(`${topic}/${partition}`);
+        },
+        async write(batch: SinkBatch) {
+          if (batch.records.length === 0 && opens === 1) throw Object.assign(new Error('target down'), { retriable: true });
+          if (batch.records.some((r) => (r.value as { id: number }).id === 7)) throw Object.assign(new Error('cannot take id 7'), { retriable: false });
+          for (const r of batch.records) {
+            const k = `${r.topic}/${r.partition}/${r.offset}`;
+            if (store.has(k)) throw new Error(`test: ${k} delivered twice`);
+            store.set(k, r.value);
+          }
+          next.set(`${batch.topic}/${batch.partition}`, batch.nextOffset);
+        },
+        async close() {},
+      }),
+    };
+    const h = await harness(
+      dir,
+      `version: 1
+topics:
+  events: { partitions: 1 }
+pipelines:
+  gen:
+    source: { type: generate, count: 40, seed: 4, batch_size: 10 }
+    topic: events
+    sinks:
+      mem: { type: stubborn }
+`,
+      { sinks: [stubborn as AnySink] },
+    );
+    await h.runtime.start();
+    await h.runtime.whenSourcesDone();
+    await waitFor('the sink to catch up', () => store.size === 39, 20_000);
+    const dlq = await readTopic(h.log, 'events.dlq');
+    const status = pipelineStatus(h, 'gen');
+    expect(await shutdown(h)).toBe(true);
+    expect(opens).toBeGreaterThan(1);
+    expect(status.sinks[0]!.restarts).toBeGreaterThan(0);
+    expect(ids([...store.values()] as Record<string, unknown>[])).toEqual(range(40).filter((i) => i !== 7));
+    expect(dlq.map((r) => (r.json as { offset: number }).offset)).toEqual([7]);
+    expect(h.messages.filter((m) => m.text === 'sink "mem": events/0@7 is already in events.dlq (dead-lettered before a restart)')).toHaveLength(1);
+  }, 30_000);
+});
+
 describe('PipelineRuntime: sinks that take values only', () => {
   it('get batches of values; a batch that keeps failing goes again as records, a record at a time, and its poison is dead-lettered', async () => {
     const dir = await tempDir();
