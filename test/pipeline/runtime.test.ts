@@ -612,31 +612,33 @@ describe('PipelineRuntime: a sink\'s dead letters after a restart', () => {
     let opens = 0;
     // Stores its offsets; refuses id 7; in its first run, the offset-only write after the dead
     // letter finds the target down for good, so the task fails there and restarts from offset 7.
+    const base = memorySink(
+      'stubborn',
+      store,
+      (batch) => {
+        if (batch.records.length === 0 && opens === 1) throw Object.assign(new Error('target down'), { retriable: true });
+        if (batch.records.some((r) => (r.value as { id: number }).id === 7)) throw Object.assign(new Error('cannot take id 7'), { retriable: false });
+      },
+      'idempotent',
+    );
     const stubborn: SinkDeclaration<Record<string, never>> = {
-      kind: 'sink',
-      type: 'stubborn',
-      summary: 'test sink',
-      delivery: 'idempotent',
-      schema: { type: 'object', additionalProperties: false, properties: {} },
-      create: () => ({
-        async open() {
-          opens++;
-        },
-        async committedOffset(topic: string, partition: number) {
-          return next.get(`${topic}/${partition}`);
-        },
-        async write(batch: SinkBatch) {
-          if (batch.records.length === 0 && opens === 1) throw Object.assign(new Error('target down'), { retriable: true });
-          if (batch.records.some((r) => (r.value as { id: number }).id === 7)) throw Object.assign(new Error('cannot take id 7'), { retriable: false });
-          for (const r of batch.records) {
-            const k = `${r.topic}/${r.partition}/${r.offset}`;
-            if (store.has(k)) throw new Error(`test: ${k} delivered twice`);
-            store.set(k, r.value);
-          }
-          next.set(`${batch.topic}/${batch.partition}`, batch.nextOffset);
-        },
-        async close() {},
-      }),
+      ...base,
+      create: (config, ctx) => {
+        const sink = base.create(config, ctx);
+        return {
+          ...sink,
+          async open() {
+            opens++;
+          },
+          async committedOffset(topic: string, partition: number) {
+            return next.get(`${topic}/${partition}`);
+          },
+          async write(batch: SinkBatch) {
+            await sink.write(batch);
+            next.set(`${batch.topic}/${batch.partition}`, batch.nextOffset);
+          },
+        };
+      },
     };
     const h = await harness(
       dir,
