@@ -478,6 +478,41 @@ export function runLogContract(name: string, factory: () => Promise<ContractHarn
         expect(below.offset).toBe(-1);
       });
 
+      it('readValues gives the values read gives, from any offset and with any maxBytes, and the same limits', async () => {
+        const { log } = fx;
+        if (log.readValues === undefined) return;
+        const topic = topicName();
+        await log.createTopic(topic, { partitions: 1 });
+        const values: string[] = [];
+        for (let a = 0; a < 12; a++) {
+          const batch = Array.from({ length: 1 + (a % 5) }, (_, i) => `${values.length + i}:${'v'.repeat((a * 37 + i) % 300)}`);
+          await log.append(
+            topic,
+            batch.map((value, i) => ({ value, partition: 0, key: i % 2 === 0 ? `k${i}` : null, headers: i % 3 === 0 ? { h: 'x' } : undefined })),
+          );
+          values.push(...batch);
+        }
+        for (const from of [0, 1, 7, values.length - 1, values.length]) {
+          for (const maxBytes of [1, 500, 1 << 20]) {
+            const r = await log.read(topic, 0, from, { maxBytes });
+            const v = await log.readValues(topic, 0, from, { maxBytes });
+            const got: string[] = [];
+            for (const sp of v.spans) for (let i = 0; i < sp.count; i++) got.push(sp.buf.subarray(sp.starts[i]!, sp.ends[i]!).toString());
+            expect(got).toEqual(r.records.map((x) => x.value.toString()));
+            expect(got).toEqual(values.slice(from, v.nextOffset));
+            expect({ first: v.firstOffset, next: v.nextOffset, start: v.startOffset, end: v.endOffset, bytes: v.bytes }).toEqual({
+              first: from,
+              next: r.nextOffset,
+              start: r.startOffset,
+              end: r.endOffset,
+              bytes: got.reduce((n, x) => n + Buffer.byteLength(x), 0),
+            });
+            v.release?.();
+          }
+        }
+        await expectRejection(log.readValues(topic, 0, values.length + 1), OffsetOutOfRangeError, 'SLUICE_OFFSET_OUT_OF_RANGE');
+      });
+
       it('round-trips records of 1 MiB and 3 MiB', async () => {
         const { log } = fx;
         const topic = topicName();

@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { CorruptRecordError } from '../../core/log/errors.js';
-import { decodeFrame, encodeFrame, frameSummary, recordBytes, type FrameRecord } from '../../core/log/jetstream/frame.js';
+import { decodeFrame, decodeFrameValues, encodeFrame, frameBuffer, frameSummary, recordBytes, type FrameRecord } from '../../core/log/jetstream/frame.js';
+import { SpanBuilder } from '../../core/log/value-spans.js';
 import type { LogRecord } from '../../core/log/types.js';
 
 function encode(records: FrameRecord[]): Buffer {
@@ -51,6 +52,10 @@ describe('frame codec', () => {
     expect(() => frameSummary(Buffer.from('nope, not a frame'), 'x')).toThrow(CorruptRecordError);
     expect(() => decodeFrame(frame.subarray(0, frame.length - 2), 0, 0, 'x', [])).toThrow(/truncated/);
     expect(() => decodeFrame(Buffer.concat([frame, Buffer.from([0])]), 0, 0, 'x', [])).toThrow(/after the last record/);
+    const cut = frame.subarray(0, frame.length - 2);
+    expect(() => decodeFrameValues(cut, 0, 0, 'x', new SpanBuilder(frameBuffer(cut)))).toThrow(/truncated/);
+    const longer = Buffer.concat([frame, Buffer.from([0])]);
+    expect(() => decodeFrameValues(longer, 0, 0, 'x', new SpanBuilder(frameBuffer(longer)))).toThrow(/after the last record/);
   });
 
   it('round-trips any records', () => {
@@ -61,7 +66,7 @@ describe('frame codec', () => {
       headers: fc.dictionary(fc.string({ minLength: 1, maxLength: 10 }), fc.string({ maxLength: 20 }), { maxKeys: 3 }),
     });
     fc.assert(
-      fc.property(fc.array(record, { minLength: 1, maxLength: 30 }), fc.nat(1000), (records, base) => {
+      fc.property(fc.array(record, { minLength: 1, maxLength: 30 }), fc.nat(1000), fc.nat(40), (records, base, skip) => {
         const frame = encode(
           records.map((r) => ({
             timestamp: r.timestamp,
@@ -75,6 +80,13 @@ describe('frame codec', () => {
         expect(out.map((r) => [r.offset, r.timestamp, r.key, Buffer.from(r.value).toString('hex'), r.headers])).toEqual(
           records.map((r, i) => [base + i, r.timestamp, r.key, Buffer.from(r.value).toString('hex'), r.headers]),
         );
+        // Values only, from any offset in the frame: the same values.
+        const from = base + Math.min(skip, records.length - 1);
+        const spans = new SpanBuilder(frameBuffer(frame));
+        const bytes = decodeFrameValues(frame, base, from, 'p', spans);
+        const values = Array.from({ length: spans.count }, (_, i) => frame.subarray(spans.starts[i]!, spans.ends[i]!).toString('hex'));
+        expect(values).toEqual(out.filter((r) => r.offset >= from).map((r) => Buffer.from(r.value).toString('hex')));
+        expect(bytes).toBe(records.slice(from - base).reduce((n, r) => n + r.value.length, 0));
       }),
     );
   });

@@ -13,6 +13,7 @@
  */
 import { CorruptRecordError } from '../errors.js';
 import type { LogRecord } from '../types.js';
+import type { SpanBuilder } from '../value-spans.js';
 
 export const FRAME_MAGIC = 0x31464c53; // "SLF1" read as little-endian u32
 export const FRAME_HEADER_BYTES = 16;
@@ -149,6 +150,55 @@ export function decodeFrame(frame: Uint8Array, base: number, fromOffset: number,
   }
   if (at !== buf.length) throw new CorruptRecordError(where, at, `${buf.length - at} bytes after the last record`);
   return valueBytes;
+}
+
+/**
+ * decodeFrame for a reader that wants the values only: adds the value ranges of the records from
+ * `fromOffset` on to `out` (whose buffer is this frame's, as `frameBuffer` gives it) and returns
+ * their bytes. The frame's structure is checked as decodeFrame checks it.
+ */
+export function decodeFrameValues(frame: Uint8Array, base: number, fromOffset: number, where: string, out: SpanBuilder): number {
+  const buf = out.buf;
+  if (buf.buffer !== frame.buffer || buf.byteOffset !== frame.byteOffset) throw new Error('decodeFrameValues: out is not built on this frame');
+  const { count } = frameSummary(buf, where);
+  let at = FRAME_HEADER_BYTES;
+  const before = out.bytes;
+  const need = (n: number): void => {
+    if (at + n > buf.length) throw new CorruptRecordError(where, at, `frame truncated (needs ${n} more bytes)`);
+  };
+  for (let i = 0; i < count; i++) {
+    need(12);
+    const keyLength = buf.readInt32LE(at + 8);
+    at += 12;
+    if (keyLength > 0) {
+      need(keyLength);
+      at += keyLength;
+    }
+    need(4);
+    const valueLength = buf.readUInt32LE(at);
+    at += 4;
+    need(valueLength + 2);
+    const start = at;
+    at += valueLength;
+    const headerCount = buf.readUInt16LE(at);
+    at += 2;
+    for (let j = 0; j < headerCount; j++) {
+      need(2);
+      at += 2 + buf.readUInt16LE(at);
+      need(4);
+      at += 4;
+      need(buf.readUInt32LE(at - 4));
+      at += buf.readUInt32LE(at - 4);
+    }
+    if (base + i >= fromOffset) out.push(start, start + valueLength);
+  }
+  if (at !== buf.length) throw new CorruptRecordError(where, at, `${buf.length - at} bytes after the last record`);
+  return out.bytes - before;
+}
+
+/** A frame's bytes as a Buffer (a view, no copy): what a SpanBuilder for decodeFrameValues takes. */
+export function frameBuffer(data: Uint8Array): Buffer {
+  return asBuffer(data);
 }
 
 function asBuffer(data: Uint8Array): Buffer {

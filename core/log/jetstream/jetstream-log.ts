@@ -31,6 +31,7 @@ import type {
   ProducerRecord,
   ReadOptions,
   ReadResult,
+  ValuesReadResult,
   RetentionConfig,
   TopicConfig,
   TopicDescription,
@@ -653,6 +654,29 @@ export class JetStreamLog implements Log {
   }
 
   async read(topic: string, partition: number, fromOffset: number, options: ReadOptions = {}): Promise<ReadResult> {
+    const { got, p } = await this.readWith(topic, partition, fromOffset, options, async (p, maxBytes) => {
+      const records = await p.read(fromOffset, maxBytes);
+      return { records, nextOffset: records.length === 0 ? fromOffset : records.at(-1)!.offset + 1 };
+    });
+    return { records: got?.records ?? [], nextOffset: got?.nextOffset ?? fromOffset, startOffset: p.start, endOffset: p.end };
+  }
+
+  async readValues(topic: string, partition: number, fromOffset: number, options: ReadOptions = {}): Promise<ValuesReadResult> {
+    const { got, p } = await this.readWith(topic, partition, fromOffset, options, (p, maxBytes) => p.readValues(fromOffset, maxBytes));
+    return { firstOffset: fromOffset, spans: got?.spans ?? [], bytes: got?.bytes ?? 0, nextOffset: got?.nextOffset ?? fromOffset, startOffset: p.start, endOffset: p.end };
+  }
+
+  /**
+   * What read and readValues share: the range checks, the wait at the end, and the fetch (`fetch`,
+   * called only when there is something to read; `got` is undefined otherwise).
+   */
+  private async readWith<T extends { nextOffset: number }>(
+    topic: string,
+    partition: number,
+    fromOffset: number,
+    options: ReadOptions,
+    fetch: (p: JsPartition, maxBytes: number) => Promise<T>,
+  ): Promise<{ got: T | undefined; p: JsPartition }> {
     this.check();
     const p = await this.part(topic, partition);
     if (!Number.isSafeInteger(fromOffset)) throw new InvalidArgumentError(`offset must be an integer, not ${fromOffset}`);
@@ -667,15 +691,14 @@ export class JetStreamLog implements Log {
       bad = outOfRange();
       if (bad !== null) throw bad;
     }
-    const records = fromOffset < p.end ? await p.read(fromOffset, options.maxBytes ?? DEFAULT_READ_BYTES) : [];
-    if (records.length === 0 && fromOffset < p.end) {
+    const got = fromOffset < p.end ? await fetch(p, options.maxBytes ?? DEFAULT_READ_BYTES) : undefined;
+    if (got !== undefined && got.nextOffset === fromOffset) {
       // The frame went while we looked for it: retention moved the start past it.
       await this.refreshOrForget(p);
       bad = outOfRange();
       if (bad !== null) throw bad;
     }
-    const last = records.at(-1);
-    return { records, nextOffset: last === undefined ? fromOffset : last.offset + 1, startOffset: p.start, endOffset: p.end };
+    return { got, p };
   }
 
   private async refreshOrForget(p: JsPartition): Promise<void> {

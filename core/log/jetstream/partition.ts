@@ -13,8 +13,9 @@
 import type { JetStreamClient, JetStreamManager, MsgHdrs, StoredMsg } from 'nats';
 
 import { AppendFailedError, LogClosedError, UnknownTopicError, describe } from '../errors.js';
-import type { LogRecord } from '../types.js';
-import { decodeFrame, frameSummary } from './frame.js';
+import type { LogRecord, ValueSpans } from '../types.js';
+import { decodeFrame, decodeFrameValues, frameBuffer, frameSummary } from './frame.js';
+import { SpanBuilder } from '../value-spans.js';
 import type { NatsModule } from './connect.js';
 
 export const H_BASE = 'Sluice-Base';
@@ -452,24 +453,50 @@ export class JsPartition {
   /** Records from `from` (start <= from < end), about maxBytes of values, whole frames. */
   async read(from: number, maxBytes: number): Promise<LogRecord[]> {
     const out: LogRecord[] = [];
+    await this.scan(from, maxBytes, (data, base, next, where) => decodeFrame(data, base, next, where, out));
+    return out;
+  }
+
+  /** Like read, the values only (one span per frame); resolves to them and the offset after the last. */
+  async readValues(from: number, maxBytes: number): Promise<{ spans: ValueSpans[]; bytes: number; nextOffset: number }> {
+    const spans: ValueSpans[] = [];
+    let bytes = 0;
+    const nextOffset = await this.scan(from, maxBytes, (data, base, next, where) => {
+      const b = new SpanBuilder(frameBuffer(data));
+      const n = decodeFrameValues(data, base, next, where, b);
+      if (b.count > 0) spans.push(b.spans());
+      bytes += n;
+      return n;
+    });
+    return { spans, bytes, nextOffset };
+  }
+
+  /**
+   * Fetches the frames from the one holding `from` on, until about maxBytes of values; `decode`
+   * takes a frame's records from `next` and returns their value bytes. Resolves to the offset after
+   * the last frame taken (`from` when none).
+   */
+  private async scan(from: number, maxBytes: number, decode: (data: Uint8Array, base: number, next: number, where: string) => number): Promise<number> {
     let seq = await this.locate(from);
-    if (seq === null) return out;
+    if (seq === null) return from;
     let bytes = 0;
     let next = from;
-    while (seq <= this.lastSeq && (out.length === 0 || bytes < maxBytes)) {
+    let taken = 0;
+    while (seq <= this.lastSeq && (taken === 0 || bytes < maxBytes)) {
       const m = await this.get(seq);
       if (m === null) break;
       const meta = this.remember(m);
       const where = `${this.stream}#${seq}`;
       frameSummary(m.data, where);
-      bytes += decodeFrame(m.data, meta.base, next, where, out);
+      bytes += decode(m.data, meta.base, next, where);
+      taken += meta.base + meta.count - next;
       next = meta.base + meta.count;
       seq++;
       if (bytes >= maxBytes) break;
     }
     if (this.hints.size > 10_000) this.hints.clear();
     this.hints.set(next, seq);
-    return out;
+    return next;
   }
 
   async offsetForTimestamp(timestamp: number): Promise<number | null> {

@@ -4,11 +4,12 @@
  * ahead of the committed point; readers never do.
  */
 import { mkdir, readdir } from 'node:fs/promises';
-import { BATCH_HEADER_BYTES, SpanBuilder, checkBatch, decodeRecords, decodeValues, findTimestamp, readHeader, setBaseOffset } from './codec.js';
+import { BATCH_HEADER_BYTES, checkBatch, decodeRecords, decodeValues, findTimestamp, readHeader, setBaseOffset } from './codec.js';
 import type { BatchHeader } from './codec.js';
 import type { SlabPool } from '../../util/slab-pool.js';
 import type { EncodedBatch } from './codec.js';
 import { Segment } from './segment.js';
+import { SpanBuilder } from '../value-spans.js';
 import type { BatchCache, CachedBatch } from './batch-cache.js';
 import { fsyncDir } from './fs-util.js';
 import type { PartitionPoint } from './commit-log.js';
