@@ -10,9 +10,15 @@ export class SpanBuilder {
   count = 0;
   bytes = 0;
 
-  /** Sized for records of about 128 bytes with their framing: a 4 MiB read of log lines grows once at most. */
-  constructor(readonly buf: Buffer) {
-    const n = Math.max(256, buf.length >>> 7);
+  /**
+   * `capacity`: the values expected, when known (a batch's or frame's record count); else sized for
+   * records of about 128 bytes with their framing, so a 4 MiB read of log lines grows once at most.
+   */
+  constructor(
+    readonly buf: Buffer,
+    capacity = Math.max(256, buf.length >>> 7),
+  ) {
+    const n = Math.max(1, capacity);
     this.starts = new Uint32Array(n);
     this.ends = new Uint32Array(n);
   }

@@ -895,21 +895,25 @@ export class PipelineRuntime {
 
   /**
    * Appends a poison record to `<topic>.dlq`, once per sink: the letter goes to the log together
-   * with a checkpoint naming the offset it is for (per sink, topic and partition, and the topic's
-   * creation time, so a topic deleted and created again starts afresh). A restart that meets the
-   * same poison again — the task stopped before the sink's offset moved past it — finds the
-   * checkpoint and does not append the letter a second time.
+   * with a checkpoint naming the offset it is for (per sink, topic and partition) and the creation
+   * times of the topic and of its DLQ topic. A sink that stores offsets moves past the record right
+   * after its letter, so at most its last letter can be ahead of its offset: a restart that meets
+   * that same record again — the task stopped in between — finds it named and does not append it
+   * twice. Any other record is dead-lettered, also when it fails again in a replay; a topic or DLQ
+   * topic deleted and created again starts afresh. (An at-least-once sink's offset moves with the
+   * group commits: letters since the last one may come again, as its records do.)
    */
   private async deadLetter(p: PipelineState, s: SinkStatus, r: SinkRecord, err: unknown): Promise<void> {
     const topic = r.topic + DLQ_SUFFIX;
     const id = `sink-dlq/${p.spec.name}/${s.name}/${r.topic}/${r.partition}`;
+    await this.ensureTopic(topic);
     const created = (await this.deps.log.describeTopic(r.topic)).createdAt;
-    const last = (await this.deps.log.getCheckpoint(id)) as { offset?: unknown; created?: unknown } | undefined;
-    if (last?.created === created && typeof last.offset === 'number' && last.offset >= r.offset) {
+    const dlqCreated = (await this.deps.log.describeTopic(topic)).createdAt;
+    const last = (await this.deps.log.getCheckpoint(id)) as { offset?: unknown; created?: unknown; dlq_created?: unknown } | undefined;
+    if (last?.offset === r.offset && last.created === created && last.dlq_created === dlqCreated) {
       this.deps.logger.warn(`sink "${s.name}": ${r.topic}/${r.partition}@${r.offset} is already in ${topic} (dead-lettered before a restart)`);
       return;
     }
-    await this.ensureTopic(topic);
     await this.deps.log.append(
       topic,
       [
@@ -918,7 +922,7 @@ export class PipelineRuntime {
           headers: { 'sluice-error': 'sink' },
         },
       ],
-      { checkpoint: { source: id, position: { offset: r.offset, created } } },
+      { checkpoint: { source: id, position: { offset: r.offset, created, dlq_created: dlqCreated } } },
     );
     this.deps.metrics?.invalid(p.spec.name, r.topic, 'dlq', 1);
     this.deps.logger.error(`sink "${s.name}": ${r.topic}/${r.partition}@${r.offset} went to ${topic}: ${(err as Error)?.message}`);

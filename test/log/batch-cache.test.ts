@@ -43,9 +43,14 @@ describe('BatchCache', () => {
     expect(p0.map((b) => b.header.baseOffset)).toEqual([20]);
     cache.dropFrom(p1);
     expect(p1).toEqual([]);
-    // What was dropped no longer counts: three more fit beside p0's one.
+    // What was dropped no longer counts, nor is it held: three more fit beside p0's one.
+    expect(cache.size).toEqual({ batches: 1, bytes: one });
     for (let b = 3; b < 6; b++) cache.add(p1, batch(pool, b * 10, 10));
     expect(p0.length + p1.length).toBe(4);
+    expect(cache.size.batches).toBe(4);
+    cache.dropFrom(p0);
+    cache.dropFrom(p1);
+    expect(cache.size).toEqual({ batches: 0, bytes: 0 });
   });
 
   it('gives a pooled buffer back once the batch is out of the cache and no reader holds it', () => {

@@ -605,33 +605,30 @@ pipelines:
 });
 
 describe('PipelineRuntime: a sink\'s dead letters after a restart', () => {
-  it('a poison record is dead-lettered once, also when the task stops before the sink moves past it', async () => {
-    const dir = await tempDir();
-    const store = new Map<string, unknown>();
-    const next = new Map<string, number>();
-    let opens = 0;
-    // Stores its offsets; refuses id 7; in its first run, the offset-only write after the dead
-    // letter finds the target down for good, so the task fails there and restarts from offset 7.
+  /**
+   * A sink that stores its offsets (in `next`) and refuses the ids in `refuse`; while `down()`
+   * says so, its offset-only write after a dead letter finds the target down for good, so the task
+   * fails there and restarts from the poison record's offset.
+   */
+  function storingSink(store: Map<string, unknown>, next: Map<string, number>, refuse: number[], down: () => boolean): SinkDeclaration<Record<string, never>> {
     const base = memorySink(
-      'stubborn',
+      'storing',
       store,
       (batch) => {
-        if (batch.records.length === 0 && opens === 1) throw Object.assign(new Error('target down'), { retriable: true });
-        if (batch.records.some((r) => (r.value as { id: number }).id === 7)) throw Object.assign(new Error('cannot take id 7'), { retriable: false });
+        if (batch.records.length === 0 && down()) throw Object.assign(new Error('target down'), { retriable: true });
+        const bad = batch.records.find((r) => refuse.includes((r.value as { id: number }).id));
+        if (bad !== undefined) throw Object.assign(new Error(`cannot take id ${(bad.value as { id: number }).id}`), { retriable: false });
       },
       'idempotent',
     );
-    const stubborn: SinkDeclaration<Record<string, never>> = {
+    return {
       ...base,
       create: (config, ctx) => {
         const sink = base.create(config, ctx);
         return {
           ...sink,
-          async open() {
-            opens++;
-          },
           async committedOffset(topic: string, partition: number) {
-            return next.get(`${topic}/${partition}`);
+            return next.get(`${topic}/${partition}`) ?? 0;
           },
           async write(batch: SinkBatch) {
             await sink.write(batch);
@@ -640,9 +637,8 @@ describe('PipelineRuntime: a sink\'s dead letters after a restart', () => {
         };
       },
     };
-    const h = await harness(
-      dir,
-      `version: 1
+  }
+  const yaml = `version: 1
 topics:
   events: { partitions: 1 }
 pipelines:
@@ -650,21 +646,50 @@ pipelines:
     source: { type: generate, count: 40, seed: 4, batch_size: 10 }
     topic: events
     sinks:
-      mem: { type: stubborn }
-`,
-      { sinks: [stubborn as AnySink] },
-    );
+      mem: { type: storing }
+`;
+  const letters = async (h: Harness): Promise<number[]> => (await readTopic(h.log, 'events.dlq')).map((r) => (r.json as { offset: number }).offset);
+
+  it('a poison record is dead-lettered once, also when the task stops before the sink moves past it', async () => {
+    const dir = await tempDir();
+    const store = new Map<string, unknown>();
+    const next = new Map<string, number>();
+    let downs = 0;
+    // Down for the whole first run (6 attempts), then up.
+    const sink = storingSink(store, next, [7], () => downs++ < 6);
+    const h = await harness(dir, yaml, { sinks: [sink as AnySink] });
     await h.runtime.start();
     await h.runtime.whenSourcesDone();
     await waitFor('the sink to catch up', () => store.size === 39, 20_000);
-    const dlq = await readTopic(h.log, 'events.dlq');
+    const dlq = await letters(h);
     const status = pipelineStatus(h, 'gen');
     expect(await shutdown(h)).toBe(true);
-    expect(opens).toBeGreaterThan(1);
     expect(status.sinks[0]!.restarts).toBeGreaterThan(0);
     expect(ids([...store.values()] as Record<string, unknown>[])).toEqual(range(40).filter((i) => i !== 7));
-    expect(dlq.map((r) => (r.json as { offset: number }).offset)).toEqual([7]);
+    expect(dlq).toEqual([7]);
     expect(h.messages.filter((m) => m.text === 'sink "mem": events/0@7 is already in events.dlq (dead-lettered before a restart)')).toHaveLength(1);
+  }, 30_000);
+
+  it('a replay from an earlier offset dead-letters whatever fails in it: only a restart right after a letter skips it', async () => {
+    const dir = await tempDir();
+    const next = new Map<string, number>();
+    const first = new Map<string, unknown>();
+    let h = await harness(dir, yaml, { sinks: [storingSink(first, next, [7], () => false) as AnySink] });
+    await h.runtime.start();
+    await h.runtime.whenSourcesDone();
+    await waitFor('the sink to catch up', () => first.size === 39);
+    expect(await shutdown(h)).toBe(true);
+    // The sink's output is rebuilt from the start, and now id 3 fails too.
+    next.clear();
+    const second = new Map<string, unknown>();
+    h = await harness(dir, yaml, { sinks: [storingSink(second, next, [3, 7], () => false) as AnySink] });
+    await h.runtime.start();
+    await waitFor('the replay', () => second.size === 38);
+    const dlq = await letters(h);
+    expect(await shutdown(h)).toBe(true);
+    expect(ids([...second.values()] as Record<string, unknown>[])).toEqual(range(40).filter((i) => i !== 3 && i !== 7));
+    // 3 is new; 7 fails again in the replay and gets a second letter: nothing that fails goes unlettered.
+    expect(dlq).toEqual([7, 3, 7]);
   }, 30_000);
 });
 

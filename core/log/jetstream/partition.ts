@@ -462,7 +462,7 @@ export class JsPartition {
     const spans: ValueSpans[] = [];
     let bytes = 0;
     const nextOffset = await this.scan(from, maxBytes, (data, base, next, where) => {
-      const b = new SpanBuilder(frameBuffer(data));
+      const b = new SpanBuilder(frameBuffer(data), base + frameSummary(data, where).count - next);
       const n = decodeFrameValues(data, base, next, where, b);
       if (b.count > 0) spans.push(b.spans());
       bytes += n;

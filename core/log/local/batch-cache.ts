@@ -33,11 +33,9 @@ export const DEFAULT_BATCH_CACHE_BYTES = 64 * 1024 * 1024;
 const MAX_BATCHES = 4096;
 
 export class BatchCache {
-  /** Every live batch, oldest first (dropped ones are skipped when they reach the front). */
-  private fifo: CachedBatch[] = [];
-  private head = 0;
+  /** Every live batch, oldest first (a Set keeps insertion order and drops from anywhere). */
+  private readonly fifo = new Set<CachedBatch>();
   private bytes = 0;
-  private count = 0;
 
   constructor(
     readonly maxBytes: number,
@@ -55,10 +53,14 @@ export class BatchCache {
     const b: CachedBatch = { buf: enc.buf, header: readHeader(enc.buf, 0), slab: enc.slab, cost, refs: 0, live: true, list };
     enc.slab = undefined;
     list.push(b);
-    this.fifo.push(b);
+    this.fifo.add(b);
     this.bytes += cost;
-    this.count++;
-    while (this.bytes > this.maxBytes || this.count > MAX_BATCHES) this.evictOldest();
+    while (this.bytes > this.maxBytes || this.fifo.size > MAX_BATCHES) this.evictOldest();
+  }
+
+  /** Batches in the cache, and the memory they hold. */
+  get size(): { batches: number; bytes: number } {
+    return { batches: this.fifo.size, bytes: this.bytes };
   }
 
   /** The live batch of `list` holding `offset`, if any. */
@@ -89,25 +91,18 @@ export class BatchCache {
   }
 
   private evictOldest(): void {
-    while (this.head < this.fifo.length) {
-      const b = this.fifo[this.head++]!;
-      if (!b.live) continue;
-      // The oldest live batch is the first of its partition's list.
-      const i = b.list.indexOf(b);
-      if (i >= 0) b.list.splice(i, 1);
-      this.leave(b);
-      break;
-    }
-    if (this.head > 1024 && this.head * 2 > this.fifo.length) {
-      this.fifo = this.fifo.slice(this.head);
-      this.head = 0;
-    }
+    const b = this.fifo.values().next().value;
+    if (b === undefined) return;
+    // The oldest batch of the cache is the first of its partition's list.
+    const i = b.list.indexOf(b);
+    if (i >= 0) b.list.splice(i, 1);
+    this.leave(b);
   }
 
   private leave(b: CachedBatch): void {
+    this.fifo.delete(b);
     b.live = false;
     this.bytes -= b.cost;
-    this.count--;
     this.giveBack(b);
   }
 

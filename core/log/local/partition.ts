@@ -292,27 +292,31 @@ export class Partition {
             held.push(b);
             return b.buf;
           };
-    const nextOffset = await this.scan(from, maxBytes, alloc, take, (buf, p, hd, offset, end) => {
-      if (current === null || current.buf !== buf) {
-        if (current !== null && current.count > 0) spans.push(current.spans());
-        current = new SpanBuilder(buf);
-      }
-      const before = current.bytes;
-      const n = decodeValues(buf, p, hd, offset, end, current);
-      bytes += current.bytes - before;
-      return n;
-    });
+    // Gives back what the read took (once): read buffers to the pool, cached batches to the cache.
+    const release = (): void => {
+      for (const s of slabs.splice(0)) pool!.give(s);
+      for (const b of held.splice(0)) this.settings.cache!.unref(b);
+    };
+    let nextOffset: number;
+    try {
+      nextOffset = await this.scan(from, maxBytes, alloc, take, (buf, p, hd, offset, end) => {
+        if (current === null || current.buf !== buf) {
+          if (current !== null && current.count > 0) spans.push(current.spans());
+          // A buffer holding just this batch (a cached one) needs room for its records, no more.
+          current = p === 0 && buf.length === hd.length ? new SpanBuilder(buf, hd.baseOffset + hd.count - offset) : new SpanBuilder(buf);
+        }
+        const before = current.bytes;
+        const n = decodeValues(buf, p, hd, offset, end, current);
+        bytes += current.bytes - before;
+        return n;
+      });
+    } catch (err) {
+      release();
+      throw err;
+    }
     const last = current as SpanBuilder | null;
     if (last !== null && last.count > 0) spans.push(last.spans());
     if (slabs.length === 0 && held.length === 0) return { spans, bytes, nextOffset };
-    let released = false;
-    const cache = this.settings.cache;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      for (const s of slabs) pool!.give(s);
-      for (const b of held) cache!.unref(b);
-    };
     return { spans, bytes, nextOffset, release };
   }
 
