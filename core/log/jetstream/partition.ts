@@ -14,7 +14,7 @@ import type { JetStreamClient, JetStreamManager, MsgHdrs, StoredMsg } from 'nats
 
 import { AppendFailedError, LogClosedError, UnknownTopicError, describe } from '../errors.js';
 import type { LogRecord, ValueSpans } from '../types.js';
-import { decodeFrame, decodeFrameValues, frameBuffer, frameSummary } from './frame.js';
+import { decodeFrame, decodeFrameValues, frameBuffer } from './frame.js';
 import { SpanBuilder } from '../value-spans.js';
 import type { NatsModule } from './connect.js';
 
@@ -453,7 +453,7 @@ export class JsPartition {
   /** Records from `from` (start <= from < end), about maxBytes of values, whole frames. */
   async read(from: number, maxBytes: number): Promise<LogRecord[]> {
     const out: LogRecord[] = [];
-    await this.scan(from, maxBytes, (data, base, next, where) => decodeFrame(data, base, next, where, out));
+    await this.scan(from, maxBytes, (data, base, _count, next, where) => decodeFrame(data, base, next, where, out));
     return out;
   }
 
@@ -461,8 +461,8 @@ export class JsPartition {
   async readValues(from: number, maxBytes: number): Promise<{ spans: ValueSpans[]; bytes: number; nextOffset: number }> {
     const spans: ValueSpans[] = [];
     let bytes = 0;
-    const nextOffset = await this.scan(from, maxBytes, (data, base, next, where) => {
-      const b = new SpanBuilder(frameBuffer(data), base + frameSummary(data, where).count - next);
+    const nextOffset = await this.scan(from, maxBytes, (data, base, count, next, where) => {
+      const b = new SpanBuilder(frameBuffer(data), base + count - next);
       const n = decodeFrameValues(data, base, next, where, b);
       if (b.count > 0) spans.push(b.spans());
       bytes += n;
@@ -473,10 +473,11 @@ export class JsPartition {
 
   /**
    * Fetches the frames from the one holding `from` on, until about maxBytes of values; `decode`
-   * takes a frame's records from `next` and returns their value bytes. Resolves to the offset after
+   * (which checks the frame) takes its records from `next` and returns their value bytes; `count`
+   * is the record count its headers give. Resolves to the offset after
    * the last frame taken (`from` when none).
    */
-  private async scan(from: number, maxBytes: number, decode: (data: Uint8Array, base: number, next: number, where: string) => number): Promise<number> {
+  private async scan(from: number, maxBytes: number, decode: (data: Uint8Array, base: number, count: number, next: number, where: string) => number): Promise<number> {
     let seq = await this.locate(from);
     if (seq === null) return from;
     let bytes = 0;
@@ -486,9 +487,7 @@ export class JsPartition {
       const m = await this.get(seq);
       if (m === null) break;
       const meta = this.remember(m);
-      const where = `${this.stream}#${seq}`;
-      frameSummary(m.data, where);
-      bytes += decode(m.data, meta.base, next, where);
+      bytes += decode(m.data, meta.base, meta.count, next, `${this.stream}#${seq}`);
       taken += meta.base + meta.count - next;
       next = meta.base + meta.count;
       seq++;

@@ -24,16 +24,13 @@ export interface CachedBatch {
   readonly cost: number;
   /** Readers holding views of `buf` (values reads not yet released). */
   refs: number;
-  /** Still in the cache (and in its partition's list). */
-  live: boolean;
   readonly list: CachedBatch[];
 }
 
-export const DEFAULT_BATCH_CACHE_BYTES = 64 * 1024 * 1024;
 const MAX_BATCHES = 4096;
 
 export class BatchCache {
-  /** Every live batch, oldest first (a Set keeps insertion order and drops from anywhere). */
+  /** Every batch in the cache, oldest first (a Set keeps insertion order and drops from anywhere). */
   private readonly fifo = new Set<CachedBatch>();
   private bytes = 0;
 
@@ -50,7 +47,7 @@ export class BatchCache {
   add(list: CachedBatch[], enc: EncodedBatch): void {
     const cost = enc.slab?.length ?? enc.buf.length;
     if (cost > this.maxBytes / 4) return;
-    const b: CachedBatch = { buf: enc.buf, header: readHeader(enc.buf, 0), slab: enc.slab, cost, refs: 0, live: true, list };
+    const b: CachedBatch = { buf: enc.buf, header: readHeader(enc.buf, 0), slab: enc.slab, cost, refs: 0, list };
     enc.slab = undefined;
     list.push(b);
     this.fifo.add(b);
@@ -63,7 +60,7 @@ export class BatchCache {
     return { batches: this.fifo.size, bytes: this.bytes };
   }
 
-  /** The live batch of `list` holding `offset`, if any. */
+  /** The batch of `list` holding `offset`, if any. */
   find(list: readonly CachedBatch[], offset: number): CachedBatch | undefined {
     let lo = 0;
     let hi = list.length - 1;
@@ -101,13 +98,12 @@ export class BatchCache {
 
   private leave(b: CachedBatch): void {
     this.fifo.delete(b);
-    b.live = false;
     this.bytes -= b.cost;
     this.giveBack(b);
   }
 
   private giveBack(b: CachedBatch): void {
-    if (b.live || b.refs > 0 || b.slab === undefined) return;
+    if (b.refs > 0 || b.slab === undefined || this.fifo.has(b)) return;
     const slab = b.slab;
     b.slab = undefined;
     this.pool.give(slab);
