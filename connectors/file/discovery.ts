@@ -187,6 +187,13 @@ export class Discovery {
           return;
         }
       }
+      if (prefix.length === 0 && table.tails.size > 0) {
+        // Empty: nothing to read yet, and maybe a copy of a stream being read that is still being
+        // written (cp creates the file, then writes it). Looked at again once it changes, when its
+        // first bytes tell a copy (4. above) from a new stream.
+        table.ignored.set(f.inode, { reason: 'duplicate', size: f.size, ctimeMs: f.ctimeMs, scan });
+        return;
+      }
       // A new stream.
       let offset = 0;
       const old = this.cfg.ignoreOlderMs !== null && now - f.mtimeMs > this.cfg.ignoreOlderMs;

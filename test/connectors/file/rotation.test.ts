@@ -2,7 +2,7 @@
  * The `file` source under rotation, truncation, deletion and inode reuse, with writers producing
  * lines continuously; and restarts across them. Every line must arrive exactly once.
  */
-import { appendFile, copyFile, rename, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, readFile, rename, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Driver, countSeq, exactlyOnce, messages, removeTempDirs, sleep, tempDir, type Event } from './helpers.js';
@@ -253,6 +253,23 @@ describe('file source: copies and restarts across rotation', () => {
     const d = await Driver.open({ include: ['a.log*'] }, dir);
     expect((await d.settle(200)).length).toBe(100);
     await copyFile(file, join(dir, 'a.log.bak'));
+    await appendFile(file, lines(100, 110));
+    const counts = countSeq(await d.settle(300));
+    expect([...counts.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i + 100));
+    expect([...counts.values()].every((c) => c === 1)).toBe(true);
+    expect(d.source.stats.duplicates_ignored).toBe(1);
+    await d.close();
+  });
+
+  it('a copy seen while still empty (cp creates the file, then writes it) is not read twice', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'a.log');
+    await writeFile(file, lines(0, 100));
+    const d = await Driver.open({ include: ['a.log*'] }, dir);
+    expect((await d.settle(200)).length).toBe(100);
+    await writeFile(join(dir, 'a.log.bak'), '');
+    expect(await d.settle(200)).toEqual([]);
+    await writeFile(join(dir, 'a.log.bak'), await readFile(file));
     await appendFile(file, lines(100, 110));
     const counts = countSeq(await d.settle(300));
     expect([...counts.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i + 100));
